@@ -1,0 +1,59 @@
+# wsgikit developer commands. Quick start: `make serve`, `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# Debian packages the test suite drives (see tests/conftest.py: absent locally -> skip, CI -> fail).
+# Each entry is package:program; a package is installed only when its program is missing.
+DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx curl:curl wrk:wrk chromium:chromium
+
+.PHONY: serve test test-deps deb-deps install bench lint clean
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "venv module missing; installing python3-venv" >&2; \
+	  command -v apt-get >/dev/null && apt-get install -y -qq python3-venv >/dev/null; \
+	  $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+
+install: $(BIN)/python
+	@$(BIN)/python -m pip install -q -e .
+
+serve: install
+	@echo "Serving sample_apps on http://$(HOST):$(PORT)  (press Ctrl-C to stop)"
+	@$(BIN)/python -m wsgikit serve --host $(HOST) --port $(PORT) sample_apps:app
+
+deb-deps:
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  missing=""; \
+	  for pair in $(DEB_TEST_PACKAGES); do \
+	    pkg=$${pair%%:*}; prog=$${pair##*:}; \
+	    command -v $$prog >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	else \
+	  echo "apt-get unavailable or not root: tests needing redis-server/nginx/curl/wrk/chromium will skip"; \
+	fi
+
+test-deps: $(BIN)/python deb-deps
+	@$(BIN)/python -m pip install -q -e '.[test,testing,redis]'
+
+# pytest exits 5 when it collects nothing; that is a failure here, like any other non-zero code.
+test: test-deps
+	$(BIN)/python -m pytest
+
+bench: test-deps
+	@$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m benchmarks
+
+lint: $(BIN)/python
+	@$(BIN)/python -m pip install -q -e '.[lint,testing]'
+	$(BIN)/python -m ruff check wsgikit middleware sample_apps tests benchmarks
+	$(BIN)/python -m mypy
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

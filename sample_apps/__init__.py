@@ -1,0 +1,60 @@
+"""All sample apps under one index page: ``wsgikit serve sample_apps:app``.
+
+Each sample is a module exposing ``app``; add it to ``SAMPLES`` and it is mounted at
+``/<name>/`` and linked from the index.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from sample_apps import hello
+
+# (mount name, app, one-line description)
+SAMPLES: list[tuple[str, WSGIApplication, str]] = [
+    ("hello", hello.app, "the smallest PEP 3333 app"),
+]
+
+
+def index(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The index page linking every sample."""
+    script = environ.get("SCRIPT_NAME", "")
+    items = "\n".join(
+        f'  <li><a href="{html.escape(script)}/{name}/">{name}</a>: {html.escape(desc)}</li>'
+        for name, _, desc in SAMPLES
+    )
+    page = (
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>wsgikit samples</title>"
+        "</head>\n<body>\n<h1>wsgikit sample apps</h1>\n<ul>\n"
+        f"{items}\n</ul>\n</body></html>\n"
+    ).encode()
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))],
+    )
+    return [page]
+
+
+def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    body = b"Not Found\n"
+    start_response(
+        "404 Not Found",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Route ``/`` to the index and ``/<name>/...`` to the sample mounted there."""
+    path = environ.get("PATH_INFO", "") or "/"
+    if path == "/":
+        return index(environ, start_response)
+    name, _, rest = path[1:].partition("/")
+    for mount, sample, _ in SAMPLES:
+        if name == mount:
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/" + name
+            environ["PATH_INFO"] = "/" + rest if (rest or path.endswith("/")) else ""
+            return sample(environ, start_response)
+    return _not_found(environ, start_response)
