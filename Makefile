@@ -24,13 +24,16 @@ serve: install
 	@echo "Serving sample_apps on http://$(HOST):$(PORT)  (press Ctrl-C to stop)"
 	@$(BIN)/python -m wsgikit serve --host $(HOST) --port $(PORT) sample_apps:app
 
-deb-deps:
+# Debian's python3.X keeps Lib/test (needed by tests/compat: CPython's test_wsgiref) in a separate package.
+deb-deps: $(BIN)/python
 	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  missing=""; \
 	  for pair in $(DEB_TEST_PACKAGES); do \
 	    pkg=$${pair%%:*}; prog=$${pair##*:}; \
 	    command -v $$prog >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	  done; \
+	  $(BIN)/python -c "import test.test_wsgiref" 2>/dev/null || \
+	    missing="$$missing libpython$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')-testsuite"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
