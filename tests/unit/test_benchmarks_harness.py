@@ -275,3 +275,19 @@ def test_render_shows_every_server_ratio_and_verdict() -> None:
     lines = table.splitlines()
     assert lines[0] == lines[2] == lines[-1] == "===  =="
     assert lines[1] == "a    bb"
+
+
+def test_profile_aggregation_counts_self_and_inclusive_time_once_per_stack() -> None:
+    from benchmarks.profile import aggregate, frame_name
+
+    raw = [
+        "main (wsgikit/cli.py:70);serve (wsgikit/server.py:29);recv (socket.py:10) 6",
+        "main (wsgikit/cli.py:70);serve (wsgikit/server.py:31);serve (wsgikit/server.py:29) 4",
+        "garbage line",
+    ]
+    own, inclusive, total = aggregate(raw)
+    assert total == 10
+    assert own["recv (socket.py)"] == 6 and own["serve (wsgikit/server.py)"] == 4
+    assert inclusive["serve (wsgikit/server.py)"] == 10  # recursion is not counted twice
+    assert inclusive["main (wsgikit/cli.py)"] == 10
+    assert frame_name("parse (wsgikit/http11/parser.py:88)") == "parse (wsgikit/http11/parser.py)"
