@@ -2,6 +2,7 @@
 
     python -m benchmarks                        # full run, ~10 minutes on 2 cores
     python -m benchmarks --quick                # short cells, under 2 minutes
+    python -m benchmarks --repeat 2             # every cell twice, best kept (noisy machines)
     python -m benchmarks --only hello-100 --servers wsgikit,waitress
     python -m benchmarks --report benchmarks/results/latest.json   # re-render, no run
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmarks import report
-from benchmarks.runner import machine_details, run_cell
+from benchmarks.runner import Cell, best_of, machine_details, run_cell
 from benchmarks.scenarios import Scenario, select
 from benchmarks.servers import CLIENT_CPU, DEFAULT_THREADS, SERVER_CPU, SERVERS
 
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", metavar="SCENARIO[,...]", help="run only these scenarios")
     p.add_argument("--servers", metavar="NAME[,...]",
                    help=f"run only these servers (of {', '.join(SERVERS)})")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure every cell N times (passes interleaved), keep the best")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"worker threads for every pooled server (default {DEFAULT_THREADS})")
     p.add_argument("--output", type=Path, default=report.RESULTS_DIR,
@@ -95,22 +98,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     needs_workers = any(s.requires_wsgikit_workers for s in scenarios)
     workers_ok = needs_workers and wsgikit_supports_workers()
     todo, skipped = plan(scenarios, servers, workers_ok)
-    estimate = len(todo) * (max(1, round(duration)) + max(1, round(warmup)) + STARTUP_ESTIMATE_S)
+    repeat = max(1, args.repeat)
+    per_cell = max(1, round(duration)) + max(1, round(warmup)) + STARTUP_ESTIMATE_S
+    estimate = repeat * len(todo) * per_cell
     print(f"{len(todo)} cells, about {estimate / 60:.1f} min", file=sys.stderr)
 
     meta = machine_details()
-    meta.update(duration_s=duration, warmup_s=warmup, threads=args.threads,
+    meta.update(duration_s=duration, warmup_s=warmup, threads=args.threads, repeat=repeat,
                 server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU)
     out_dir = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
-    cells: list[dict[str, Any]] = []
     started = time.monotonic()
-    for n, (scenario, server) in enumerate(todo, 1):
-        cell = run_cell(scenario, server, duration_s=duration, warmup_s=warmup,
-                        threads=args.threads, out_dir=out_dir)
-        cells.append(cell.to_json())
-        shown = f"{cell.good_rps:9.0f} req/s" if cell.usable else f"{cell.status}: {cell.reason}"
-        print(f"[{n:2}/{len(todo)}] {scenario.name:12} {server:17} {shown}", file=sys.stderr)
+    measured: dict[tuple[str, str], list[Cell]] = {}
+    for rep in range(1, repeat + 1):  # whole passes, so slow spells spread over every server
+        for n, (scenario, server) in enumerate(todo, 1):
+            cell = run_cell(scenario, server, duration_s=duration, warmup_s=warmup,
+                            threads=args.threads, out_dir=out_dir)
+            measured.setdefault((scenario.name, server), []).append(cell)
+            shown = (f"{cell.good_rps:9.0f} req/s" if cell.usable
+                     else f"{cell.status}: {cell.reason}")
+            print(f"[{rep}:{n:2}/{len(todo)}] {scenario.name:12} {server:17} {shown}",
+                  file=sys.stderr)
+    cells: list[dict[str, Any]] = [best_of(runs).to_json() for runs in measured.values()]
     cells.extend(skipped)
     meta["loadavg_end"] = list(os.getloadavg())
     meta["elapsed_s"] = round(time.monotonic() - started, 1)

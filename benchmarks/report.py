@@ -228,7 +228,8 @@ def render(result: dict[str, Any]) -> str:
         f"machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, Linux "
         f"{meta.get('kernel', '?')}, Python {meta.get('python', '?')}, {meta.get('wrk', 'wrk')}",
         "peers: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()),
-        f"each cell: {meta.get('warmup_s')} s warm-up + {meta.get('duration_s')} s measured; "
+        f"each cell: {meta.get('warmup_s')} s warm-up + {meta.get('duration_s')} s measured, "
+        f"best of {meta.get('repeat', 1)}; "
         f"{meta.get('threads')} threads; server on CPU {meta.get('server_cpu')}, wrk on CPU "
         f"{meta.get('client_cpu')}; load average at start {meta.get('loadavg_start')}, "
         f"at end {meta.get('loadavg_end')}",

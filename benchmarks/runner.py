@@ -58,6 +58,7 @@ class Cell:
     client_closes: Optional[int] = None
     peak_rss_mib: Optional[float] = None
     command: list[str] = field(default_factory=list)
+    repeats_rps: list[float] = field(default_factory=list)  # good req/s of every repeat
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +67,26 @@ class Cell:
     def usable(self) -> bool:
         """Measured with a correct sample (peers with some errors still count by good req/s)."""
         return self.status in ("ok", "errors")
+
+
+def best_of(repeats: list[Cell]) -> Cell:
+    """Merge repeated measurements of one cell: the fastest usable repeat stands for it.
+
+    Other processes on the machine can only slow a run down, so the best repeat is the least
+    disturbed one. A repeat whose sample response was wrong (invalid) or that failed outright
+    wins over any measurement: a server that is wrong once is not measured as right.
+    """
+    if not repeats:
+        raise ValueError("best_of needs at least one repeat")
+    for cell in repeats:
+        if cell.status in ("invalid", "failed"):
+            broken = cell
+            break
+    else:
+        broken = None
+    chosen = broken or max(repeats, key=lambda c: c.good_rps)
+    chosen.repeats_rps = [round(c.good_rps, 1) for c in repeats]
+    return chosen
 
 
 # --- the correctness check -----------------------------------------------------------------------

@@ -291,3 +291,17 @@ def test_profile_aggregation_counts_self_and_inclusive_time_once_per_stack() -> 
     assert inclusive["serve (wsgikit/server.py)"] == 10  # recursion is not counted twice
     assert inclusive["main (wsgikit/cli.py)"] == 10
     assert frame_name("parse (wsgikit/http11/parser.py:88)") == "parse (wsgikit/http11/parser.py)"
+
+
+def test_best_of_keeps_the_fastest_repeat_but_never_hides_a_wrong_answer() -> None:
+    from benchmarks.runner import best_of
+
+    slow, fast = Cell("hello-10", "waitress"), Cell("hello-10", "waitress")
+    slow.status, slow.good_rps = "ok", 900.0
+    fast.status, fast.good_rps = "ok", 1000.0
+    chosen = best_of([slow, fast])
+    assert chosen is fast and chosen.repeats_rps == [900.0, 1000.0]
+    wrong = Cell("hello-10", "waitress", status="invalid", reason="wrong body")
+    assert best_of([fast, wrong]).status == "invalid"
+    with pytest.raises(ValueError):
+        best_of([])
