@@ -3,7 +3,7 @@
 Every server runs the same app from :mod:`benchmarks.apps`, pinned to one core with ``taskset``,
 with the same number of worker threads where it has a pool (werkzeug and wsgiref start a thread
 per connection instead). Readiness is a connect() poll with a deadline; a server is stopped by its
-PID (SIGINT, then SIGKILL to the process group it leads, which holds only its own workers).
+PID (SIGTERM, then SIGKILL to the process group it leads, which holds only its own workers).
 
 werkzeug and wsgiref have no command line of their own, so this module is also their runner:
 ``python -m benchmarks.servers werkzeug|wsgiref HOST PORT MODULE:APP``.
@@ -200,10 +200,14 @@ class RunningServer:
         )
 
     def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:
-        """SIGINT the server (every peer treats it as a quick shutdown), then SIGKILL its group."""
+        """SIGTERM the server, then SIGKILL its group.
+
+        Not SIGINT: a process started from a non-interactive shell's background job inherits
+        SIGINT ignored, and gunicorn treats SIGTERM as its (quick when idle) graceful stop.
+        """
         if self.proc.poll() is None:
             try:
-                self.proc.send_signal(signal.SIGINT)
+                self.proc.send_signal(signal.SIGTERM)
                 self.proc.wait(timeout=deadline_s)
             except subprocess.TimeoutExpired:
                 pass
