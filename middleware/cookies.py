@@ -360,9 +360,7 @@ class ResponseCookies:
 
     def _store(self, name: str, path: Optional[str], domain: Optional[str], header: str) -> None:
         if self.sent:
-            raise RuntimeError(
-                f"cannot set cookie {name}: the response headers were already sent"
-            )
+            raise RuntimeError(f"cannot set cookie {name}: the response headers were already sent")
         # A later set/delete of the same (name, path, domain) replaces the earlier one.
         self._headers[(name, path, domain)] = header
 
@@ -464,9 +462,7 @@ class CookieMiddleware:
             raise ValueError("max_age applies to signed cookies; give secret_keys too")
         self.log_problems = bool(log_problems)
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         cookies = parse_cookie_header(environ.get("HTTP_COOKIE"), signer=self.signer)
         environ[ENVIRON_COOKIES] = cookies
         response_cookies = ResponseCookies(https=_is_https(environ), signer=self.signer)

@@ -10,8 +10,8 @@ read a signed value, it just cannot change it. No WSGI in here.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
 import itsdangerous

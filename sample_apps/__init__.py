@@ -10,11 +10,12 @@ import html
 from collections.abc import Iterable
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from sample_apps import hello
+from sample_apps import hello, session_demo
 
 # (mount name, app, one-line description)
 SAMPLES: list[tuple[str, WSGIApplication, str]] = [
     ("hello", hello.app, "the smallest PEP 3333 app"),
+    ("session_demo", session_demo.app, "login with CSRF, a session counter, signed cookies"),
 ]
 
 

@@ -1,0 +1,330 @@
+"""Sessions: a dict per visitor, kept in a signed cookie (default), in memory or in Redis.
+
+The default store puts the whole session in the cookie as signed JSON (never pickle: a leaked
+key must not mean code execution, CVE-2013-7489). Such a session is readable by the client and
+cannot be revoked before it expires; use ``MemoryStore`` (one process) or ``RedisStore`` when
+that matters or when the data outgrows a cookie (a clear ``SessionTooLarge`` says so). With a
+server-side store the cookie carries only a random, signed session id.
+
+The cookie is sent only when the session changed, so a read-only request costs no Set-Cookie.
+Call ``regenerate()`` when the user logs in (a new id defeats session fixation) and ``clear()``
+when they log out.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from typing import Any, Optional, Protocol
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from middleware._wsgi import ClosingIterator, Headers, intercept_start_response
+from middleware.cookies import (
+    MAX_COOKIE_BYTES,
+    build_delete_cookie,
+    build_set_cookie,
+    parse_cookie_header,
+)
+from middleware.signing import InvalidSignature, Key, Signer
+
+__all__ = [
+    "CookieStore",
+    "MemoryStore",
+    "RedisStore",
+    "Session",
+    "SessionMiddleware",
+    "SessionStore",
+    "SessionTooLarge",
+    "get_session",
+]
+
+ENVIRON_SESSION = "wsgikit.session"
+DEFAULT_MAX_AGE = 14 * 24 * 3600
+
+
+class SessionTooLarge(ValueError):
+    """The session does not fit in a cookie; store less or use a server-side store."""
+
+
+class SessionStore(Protocol):
+    """Where server-side session data lives, keyed by a random session id."""
+
+    def load(self, sid: str) -> Optional[dict[str, Any]]: ...
+
+    def save(self, sid: str, data: dict[str, Any], max_age: int) -> None: ...
+
+    def delete(self, sid: str) -> None: ...
+
+
+def _to_json(data: dict[str, Any]) -> str:
+    try:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"session data must be JSON-serializable: {exc}") from None
+
+
+def _from_json(text: str) -> Optional[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class MemoryStore:
+    """Sessions in this process's memory: fine for one process and for tests, lost on restart.
+
+    ``max_entries`` bounds memory: when full, expired sessions are purged, then the ones
+    closest to expiry are dropped.
+    """
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        if not isinstance(max_entries, int) or max_entries < 1:
+            raise ValueError(f"max_entries must be a positive int, not {max_entries!r}")
+        self.max_entries = max_entries
+        self._data: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, sid: str) -> Optional[dict[str, Any]]:
+        with self._lock:
+            entry = self._data.get(sid)
+            if entry is None:
+                return None
+            expires, text = entry
+            if expires <= time.monotonic():
+                del self._data[sid]
+                return None
+        return _from_json(text)
+
+    def save(self, sid: str, data: dict[str, Any], max_age: int) -> None:
+        text = _to_json(data)
+        now = time.monotonic()
+        with self._lock:
+            if sid not in self._data and len(self._data) >= self.max_entries:
+                for key in [k for k, (exp, _) in self._data.items() if exp <= now]:
+                    del self._data[key]
+                while len(self._data) >= self.max_entries:
+                    del self._data[min(self._data, key=lambda k: self._data[k][0])]
+            self._data[sid] = (now + max_age, text)
+
+    def delete(self, sid: str) -> None:
+        with self._lock:
+            self._data.pop(sid, None)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class RedisStore:
+    """Sessions in Redis (redis-py), as JSON strings with a TTL, under ``prefix + sid``.
+
+    ``client`` is a ``redis.Redis`` (or anything with get/set(ex=)/delete); build it with a
+    socket timeout so a slow Redis cannot hang a request.
+    """
+
+    def __init__(self, client: Any, *, prefix: str = "wsgikit:session:") -> None:
+        for method in ("get", "set", "delete"):
+            if not callable(getattr(client, method, None)):
+                raise TypeError(f"client must be a redis.Redis-like object (no {method}())")
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = 2.0, **options: Any) -> RedisStore:
+        """A store on ``redis.Redis.from_url(url)`` with connect and read timeouts."""
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, **options)
+
+    def load(self, sid: str) -> Optional[dict[str, Any]]:
+        raw = self.client.get(self.prefix + sid)
+        if raw is None:
+            return None
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return _from_json(text)
+
+    def save(self, sid: str, data: dict[str, Any], max_age: int) -> None:
+        self.client.set(self.prefix + sid, _to_json(data), ex=max_age)
+
+    def delete(self, sid: str) -> None:
+        self.client.delete(self.prefix + sid)
+
+
+class CookieStore:
+    """Marker for the default: the session data itself travels in the signed cookie."""
+
+
+class Session(MutableMapping[str, Any]):
+    """The visitor's session: a dict of JSON values plus ``regenerate()`` and ``clear()``.
+
+    Assigning or deleting a key marks it modified; a change inside a nested value does not,
+    so set ``session.modified = True`` after ``session["cart"].append(item)``.
+    """
+
+    def __init__(self, data: Optional[dict[str, Any]] = None, *, sid: Optional[str] = None):
+        self._data: dict[str, Any] = dict(data or {})
+        self.sid = sid  # None: new session (or cookie store)
+        self.old_sid: Optional[str] = None
+        self.modified = False
+        self.new = data is None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str (JSON), not {type(key).__name__}")
+        _to_json({key: value})  # fail here, at the line that stored it
+        self._data[key] = value
+        self.modified = True
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self.modified = True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        """Forget everything (log out): the store entry and the cookie are removed."""
+        if self._data or self.sid is not None:
+            self.modified = True
+        self._data.clear()
+
+    def regenerate(self) -> None:
+        """Keep the data under a new session id; call it on login (against session fixation)."""
+        if self.sid is not None and self.old_sid is None:
+            self.old_sid = self.sid
+        self.sid = None
+        self.modified = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        return f"<Session keys={sorted(self._data)} modified={self.modified}>"
+
+
+def get_session(environ: WSGIEnvironment) -> Session:
+    """The session ``SessionMiddleware`` put in the environ; RuntimeError when there is none."""
+    session = environ.get(ENVIRON_SESSION)
+    if not isinstance(session, Session):
+        raise RuntimeError("no session in the environ: wrap the app in SessionMiddleware")
+    return session
+
+
+class SessionMiddleware:
+    """Give each request ``environ["wsgikit.session"]`` (a ``Session``) and persist changes.
+
+    Reads the ``cookie_name`` cookie; on ``start_response`` writes one Set-Cookie if the
+    session changed (or deletes the cookie when a session was cleared). Cookie defaults:
+    HttpOnly, SameSite=Lax, Path=/, Secure on https (``secure=True`` forces it), Max-Age
+    ``max_age`` (14 days), which is also the signature/store expiry. ``secret_keys`` are newest
+    first: sessions signed with an older key still load and are re-signed with the newest key
+    when next changed.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        secret_keys: Sequence[Key],
+        store: Optional[SessionStore] = None,
+        cookie_name: str = "session",
+        max_age: int = DEFAULT_MAX_AGE,
+        path: str = "/",
+        domain: Optional[str] = None,
+        secure: Optional[bool] = None,
+        samesite: str = "Lax",
+        salt: str = "wsgikit.session",
+    ) -> None:
+        if not callable(app):
+            raise TypeError("app must be a WSGI callable")
+        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+            raise ValueError(f"max_age must be a positive int (seconds), not {max_age!r}")
+        if store is not None and not isinstance(store, CookieStore):
+            for method in ("load", "save", "delete"):
+                if not callable(getattr(store, method, None)):
+                    raise TypeError(f"store must have load/save/delete methods (no {method})")
+        self.app = app
+        self.store = None if isinstance(store, CookieStore) else store
+        self.signer = Signer(secret_keys, salt=salt, max_age=max_age)
+        self.cookie_name = cookie_name
+        self.max_age = max_age
+        self.cookie_options: dict[str, Any] = {
+            "path": path,
+            "domain": domain,
+            "samesite": samesite,
+        }
+        self.secure = secure
+        # Check the cookie options now, not on the first request.
+        build_set_cookie(cookie_name, "x", secure=True, max_age=max_age, **self.cookie_options)
+
+    def _load(self, value: Optional[str]) -> Session:
+        if value is None:
+            return Session()
+        try:
+            if self.store is None:
+                data = self.signer.loads(value)
+                return Session(data) if isinstance(data, dict) else Session()
+            sid = self.signer.unsign(value)
+        except InvalidSignature:
+            return Session()
+        stored = self.store.load(sid)
+        return Session() if stored is None else Session(stored, sid=sid)
+
+    def _headers(self, session: Session, had_cookie: bool, https: bool) -> Headers:
+        if not session.modified:
+            return []
+        secure = https if self.secure is None else self.secure
+        if self.store is not None:
+            for sid in (session.old_sid, session.sid if not session else None):
+                if sid is not None:
+                    self.store.delete(sid)
+        if not session:
+            if not had_cookie:
+                return []
+            header = build_delete_cookie(self.cookie_name, secure=secure, **self.cookie_options)
+            return [("Set-Cookie", header)]
+        if self.store is None:
+            value = self.signer.dumps(session.to_dict())
+        else:
+            if session.sid is None:
+                session.sid = secrets.token_urlsafe(32)
+            self.store.save(session.sid, session.to_dict(), self.max_age)
+            value = self.signer.sign(session.sid)
+        size = len(self.cookie_name) + len(value)
+        if size > MAX_COOKIE_BYTES:
+            raise SessionTooLarge(
+                f"the session cookie would be {size} bytes, over the {MAX_COOKIE_BYTES}-byte "
+                "browser limit: store less in the session or use a server-side store "
+                "(MemoryStore, RedisStore)"
+            )
+        header = build_set_cookie(
+            self.cookie_name, value, secure=secure, max_age=self.max_age, **self.cookie_options
+        )
+        return [("Set-Cookie", header)]
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        cookies = parse_cookie_header(environ.get("HTTP_COOKIE"))
+        values = cookies.getlist(self.cookie_name)
+        session = Session()
+        for value in values:  # the first one that verifies wins (no shadowing by junk)
+            session = self._load(value)
+            if not session.new:
+                break
+        environ[ENVIRON_SESSION] = session
+        https = str(environ.get("wsgi.url_scheme", "http")).lower() == "https"
+
+        def add_cookie(status: str, headers: Headers) -> tuple[str, Headers]:
+            return status, headers + self._headers(session, bool(values), https)
+
+        result = self.app(environ, intercept_start_response(start_response, add_cookie))
+        return ClosingIterator(result)
