@@ -1,0 +1,189 @@
+"""A small WSGI server: a drop-in superset of :mod:`wsgiref.simple_server` (Python 3.11).
+
+``make_server(host, port, app)`` returns a ``WSGIServer`` (an ``http.server.HTTPServer``) whose
+``WSGIRequestHandler`` runs each request through wsgikit's ``ServerHandler`` (a
+``wsgikit.handlers.SimpleHandler``): status and headers checked before they are sent, errors
+logged and answered with a plain 500. It serves one request per connection (HTTP/1.0 style),
+like wsgiref; use ``wsgikit serve`` for production. Adapted from CPython's module (Copyright
+Python Software Foundation, PSF licence).
+
+Differences from wsgiref (see docs/wsgiref.rst): request headers whose names contain ``_`` are
+dropped (a client could otherwise spoof ``X-Forwarded-For`` as ``X_Forwarded_For``, since both
+map to ``HTTP_X_FORWARDED_FOR``); an invalid ``Content-Length`` is answered 400 and a request
+with ``Transfer-Encoding`` 501 (this server cannot decode it) instead of handing the app a body it
+cannot delimit; and the per-request environ does not contain the server's ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from io import StringIO
+from platform import python_implementation
+from typing import Any, Optional
+
+from wsgikit.handlers import SimpleHandler
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+__version__ = "0.2"
+__all__ = ["WSGIServer", "WSGIRequestHandler", "demo_app", "make_server"]
+
+server_version = "WSGIServer/" + __version__
+sys_version = python_implementation() + "/" + sys.version.split()[0]
+software_version = server_version + " " + sys_version
+
+_CONTENT_LENGTH = re.compile(r"[0-9]+\Z")
+_MAX_REQUEST_LINE = 65536
+
+
+class ServerHandler(SimpleHandler):
+    """The gateway for one request of ``WSGIRequestHandler``; logs the request when done."""
+
+    server_software = software_version
+    request_handler: WSGIRequestHandler
+
+    def close(self) -> None:
+        try:
+            status = self.status.split(" ", 1)[0] if self.status else "-"
+            self.request_handler.log_request(status, self.bytes_sent)
+        finally:
+            SimpleHandler.close(self)
+
+
+class WSGIServer(HTTPServer):
+    """``http.server.HTTPServer`` that serves a WSGI application (PEP 3333)."""
+
+    application: Optional[WSGIApplication] = None
+    base_environ: WSGIEnvironment
+
+    def server_bind(self) -> None:
+        """Bind, then record the server's name and port in ``base_environ``."""
+        HTTPServer.server_bind(self)
+        self.setup_environ()
+
+    def setup_environ(self) -> None:
+        """Set up the part of the environ shared by every request."""
+        env = self.base_environ = {}
+        env["SERVER_NAME"] = self.server_name
+        env["GATEWAY_INTERFACE"] = "CGI/1.1"
+        env["SERVER_PORT"] = str(self.server_port)
+        env["REMOTE_HOST"] = ""
+        env["CONTENT_LENGTH"] = ""
+        env["SCRIPT_NAME"] = ""
+
+    def get_app(self) -> Optional[WSGIApplication]:
+        return self.application
+
+    def set_app(self, application: Optional[WSGIApplication]) -> None:
+        self.application = application
+
+
+class WSGIRequestHandler(BaseHTTPRequestHandler):
+    """Parse one HTTP request and run the server's application for it."""
+
+    server_version = "WSGIServer/" + __version__
+    server: WSGIServer
+
+    def get_environ(self) -> WSGIEnvironment:
+        """The WSGI environ for this request (server base plus request variables)."""
+        env = self.server.base_environ.copy()
+        env["SERVER_PROTOCOL"] = self.request_version
+        env["SERVER_SOFTWARE"] = self.server_version
+        env["REQUEST_METHOD"] = self.command
+        if "?" in self.path:
+            path, query = self.path.split("?", 1)
+        else:
+            path, query = self.path, ""
+
+        env["PATH_INFO"] = urllib.parse.unquote(path, "iso-8859-1")
+        env["QUERY_STRING"] = query
+
+        host = self.address_string()
+        if host != self.client_address[0]:
+            env["REMOTE_HOST"] = host
+        env["REMOTE_ADDR"] = self.client_address[0]
+
+        if self.headers.get("content-type") is None:
+            env["CONTENT_TYPE"] = self.headers.get_content_type()
+        else:
+            env["CONTENT_TYPE"] = self.headers["content-type"]
+
+        length = self.headers.get("content-length")
+        if length:
+            env["CONTENT_LENGTH"] = length
+
+        for k, v in self.headers.items():
+            if "_" in k:
+                continue  # would alias a '-' header in the environ: spoofing (see module doc)
+            k = k.replace("-", "_").upper()
+            v = v.strip()
+            if k in env:
+                continue  # skip content length, type, etc.
+            if "HTTP_" + k in env:
+                env["HTTP_" + k] += "," + v  # comma-separate multiple headers
+            else:
+                env["HTTP_" + k] = v
+        return env
+
+    def get_stderr(self) -> Any:
+        return sys.stderr
+
+    def _framing_error(self) -> Optional[tuple[int, str]]:
+        """Return (status, reason) if the request body cannot be delimited safely."""
+        lengths = self.headers.get_all("content-length") or []
+        if len(lengths) > 1 or (lengths and not _CONTENT_LENGTH.match(lengths[0].strip())):
+            return 400, "Invalid Content-Length"
+        if self.headers.get("transfer-encoding") is not None:
+            return 501, "Transfer-Encoding is not supported by this server"
+        return None
+
+    def handle(self) -> None:
+        """Handle a single HTTP request."""
+        self.raw_requestline = self.rfile.readline(_MAX_REQUEST_LINE + 1)
+        if len(self.raw_requestline) > _MAX_REQUEST_LINE:
+            self.requestline = ""
+            self.request_version = ""
+            self.command = ""
+            self.send_error(414)
+            return
+
+        if not self.parse_request():  # an error response has been sent
+            return
+
+        problem = self._framing_error()
+        if problem is not None:
+            self.close_connection = True
+            self.send_error(*problem)
+            return
+
+        handler = ServerHandler(
+            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False
+        )
+        handler.request_handler = self  # backpointer for logging
+        handler.run(self.server.get_app())  # type: ignore[arg-type]
+
+
+def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    """A WSGI app that answers 'Hello world!' and lists the environ (for trying a server)."""
+    stdout = StringIO()
+    print("Hello world!", file=stdout)
+    print(file=stdout)
+    for k, v in sorted(environ.items()):
+        print(k, "=", repr(v), file=stdout)
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [stdout.getvalue().encode("utf-8")]
+
+
+def make_server(
+    host: str,
+    port: int,
+    app: WSGIApplication,
+    server_class: type[WSGIServer] = WSGIServer,
+    handler_class: type[WSGIRequestHandler] = WSGIRequestHandler,
+) -> WSGIServer:
+    """Create a new WSGI server listening on `host` and `port` for `app`."""
+    server = server_class((host, port), handler_class)
+    server.set_app(app)
+    return server
