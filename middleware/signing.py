@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
 import itsdangerous
@@ -107,7 +106,7 @@ class Signer:
         try:
             return self._signer.unsign(signed, max_age=limit).decode("utf-8")
         except itsdangerous.SignatureExpired as exc:
-            raise _expired(exc, limit) from None
+            raise self._expired(exc, limit) from None
         except (itsdangerous.BadSignature, UnicodeError) as exc:
             raise InvalidSignature(f"bad signature: {exc}") from None
 
@@ -124,16 +123,19 @@ class Signer:
         try:
             return self._serializer.loads(signed, max_age=limit)
         except itsdangerous.SignatureExpired as exc:
-            raise _expired(exc, limit) from None
+            raise self._expired(exc, limit) from None
         except itsdangerous.BadData as exc:
             raise InvalidSignature(f"bad signature: {exc}") from None
 
+    def _expired(
+        self, exc: itsdangerous.SignatureExpired, limit: Optional[float]
+    ) -> ExpiredSignature:
+        age = 0.0
+        if exc.date_signed is not None:
+            age = float(self._signer.get_timestamp()) - exc.date_signed.timestamp()
+        return ExpiredSignature(
+            f"signature expired: {age:.0f} s old, max_age is {limit} s", age=age
+        )
+
     def __repr__(self) -> str:
         return f"<Signer salt={self.salt!r} keys={len(self.keys)} max_age={self.max_age!r}>"
-
-
-def _expired(exc: itsdangerous.SignatureExpired, limit: Optional[float]) -> ExpiredSignature:
-    age = 0.0
-    if exc.date_signed is not None:
-        age = (datetime.now(timezone.utc) - exc.date_signed).total_seconds()
-    return ExpiredSignature(f"signature expired: {age:.0f} s old, max_age is {limit} s", age=age)
