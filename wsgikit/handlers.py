@@ -346,12 +346,17 @@ class BaseHandler:
             self.headers_sent = False
 
     def send_headers(self) -> None:
-        """Transmit headers to the client, via self._write()."""
+        """Transmit headers to the client, via self._write().
+
+        The header block is serialised (and so re-checked) before anything is written: a bad
+        header raises while a clean 500 can still be sent.
+        """
         self.cleanup_headers()
+        head = bytes(self.headers)
         self.headers_sent = True
         if not self.origin_server or self.client_is_modern():
             self.send_preamble()
-            self._write(bytes(self.headers))
+            self._write(head)
 
     def result_is_file(self) -> bool:
         """True if 'self.result' is an instance of 'self.wsgi_file_wrapper'."""
