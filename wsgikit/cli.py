@@ -6,15 +6,19 @@ Each subcommand is one ``_add_<name>_parser`` function plus one ``_cmd_<name>`` 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
+import os
 import sys
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 from wsgikit import __version__
-from wsgikit.config import ConfigError, ServerConfig
+from wsgikit.config import ENV_PREFIX, ConfigError, ServerConfig, settings_table
 from wsgikit.loader import AppImportError, import_app
 
 EXIT_USAGE = 2
+_MAIN_PID = os.getpid()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,36 +27,179 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def _flag_of(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
+    return str(f.metadata["flag"] or "--" + f.name.replace("_", "-"))
+
+
 def _add_serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("serve", help="serve a WSGI application")
-    p.add_argument("app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject:app")
-    p.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", default=None, help="TCP port (default 8000; 0 picks a free one)")
-    p.add_argument("--threads", default=None, help="worker threads (default 8)")
+    """``serve``'s flags come from ``ServerConfig``'s field metadata: one source for all."""
+    p = sub.add_parser(
+        "serve",
+        help="serve a WSGI application",
+        description="Serve a WSGI application. Every setting can also come from a WSGIKIT_* "
+        "environment variable (the flag wins).",
+        epilog="examples:\n"
+        "  wsgikit serve myproject:app --bind 0.0.0.0:8000 --threads 16\n"
+        "  wsgikit serve 'myproject:create_app()' --workers 4 --access-log -\n"
+        "  wsgikit serve myproject:app --bind unix:/run/myapp.sock --trusted-proxy 127.0.0.1\n"
+        "  wsgikit serve myproject:app --reload          # development only",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "app",
+        metavar="MODULE:APP",
+        nargs="?",
+        default=None,
+        help="the WSGI application, e.g. myproject:app or 'myproject:create_app()' "
+        f"(env {ENV_PREFIX}APP)",
+    )
+    table = {row[0]: row for row in settings_table()}
+    for f in dataclasses.fields(ServerConfig):
+        flag = _flag_of(f)
+        _, env, default, text = table[flag]
+        help_text = f"{text} (env {env}; default {default})".replace("%", "%%")
+        if isinstance(f.default, bool):
+            p.add_argument(
+                flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                help=help_text,
+            )
+        elif isinstance(f.default, tuple):
+            p.add_argument(
+                flag, dest=f.name, default=None, action="append", metavar="VALUE",
+                help=help_text + " [repeatable]",
+            )
+        else:
+            p.add_argument(flag, dest=f.name, default=None, metavar="VALUE", help=help_text)
+    p.add_argument(
+        "--check-config",
+        action="store_true",
+        help="load the app, check every setting and the TLS files, then exit (0 when all good)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings in effect (flags over env over defaults) and exit",
+    )
     p.set_defaults(func=_cmd_serve)
 
 
+def _fail(message: str) -> int:
+    print(f"wsgikit: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _serve_config(args: argparse.Namespace) -> ServerConfig:
+    overrides: dict[str, Any] = {}
+    for name in ServerConfig.field_names():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if isinstance(value, list) and name != "binds":
+            value = [part for item in value for part in item.split(",") if part.strip()]
+        overrides[name] = value
+    return ServerConfig.from_env(**overrides)
+
+
+def _format_setting(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _setup_logging(config: ServerConfig) -> None:
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    overrides = {
-        k: v for k, v in (("host", args.host), ("port", args.port), ("threads", args.threads))
-        if v is not None
-    }
-    try:
-        config = ServerConfig.from_env(**overrides)
-        app = import_app(args.app)
-    except (ConfigError, AppImportError) as exc:
-        print(f"wsgikit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    from wsgikit.server import serve
+
+    from wsgikit import ops
+    from wsgikit.status import ServerState
+    from wsgikit.tls import TLSConfigError, make_ssl_context
 
     try:
-        serve(app, config=config)
+        config = _serve_config(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if args.print_config:
+        for name in ServerConfig.field_names():
+            if name == "keyfile_password" and config.keyfile_password:
+                print(f"{name} = (set)")
+                continue
+            print(f"{name} = {_format_setting(getattr(config, name))}")
+        return 0
+    spec = args.app or os.environ.get(ENV_PREFIX + "APP")
+    if not spec:
+        return _fail("no application given: wsgikit serve MODULE:APP (or set WSGIKIT_APP)")
+    if config.workers > 1 and not hasattr(os, "fork"):
+        return _fail("--workers above 1 needs fork(), which this platform lacks")
+    _setup_logging(config)
+    log = logging.getLogger("wsgikit")
+    from wsgikit.reloader import CHILD_ENV
+
+    if config.reload and not args.check_config and os.environ.get(CHILD_ENV) != "1":
+        return _run_reloader(args, config)
+    modules_before = set(sys.modules)
+    try:
+        app = import_app(spec, factory=config.factory)
+        ssl_context = make_ssl_context(config)
+        ops.build_app(app, config, ServerState())  # surfaces bad wrapper settings now
+        ops.access_logger(config)
+    except (ConfigError, AppImportError, TLSConfigError) as exc:
+        return _fail(str(exc))
+    except (ImportError, RuntimeError, ValueError, TypeError, OSError) as exc:
+        return _fail(f"cannot set up the server: {exc}")
+    if args.check_config:
+        print(f"wsgikit: configuration OK ({spec}, {len(config.bind_specs())} listener(s))")
+        return 0
+    try:
+        listeners = ops.bind_listeners(config)
     except OSError as exc:
-        print(f"wsgikit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(str(exc))
+    try:
+        for listener in listeners:
+            log.info("Listening on %s", listener.url(tls=ssl_context is not None))
+        if config.workers > 1:
+            from wsgikit.arbiter import Arbiter, purge_app_modules
+
+            def reload_app() -> Any:
+                purge_app_modules(modules_before)
+                import importlib
+
+                importlib.invalidate_caches()
+                return import_app(spec, factory=config.factory)
+
+            log.info("starting %d worker processes", config.workers)
+            arbiter = Arbiter(app, config, listeners, ssl_context, reload_app=reload_app)
+            return arbiter.run()
+        return ops.run_server(app, config, listeners, ssl_context)
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
+    finally:
+        ops.close_listeners(listeners, unlink=os.getpid() == _MAIN_PID)
+
+
+def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
+    from wsgikit import ops
+    from wsgikit.reloader import BANNER, Reloader
+
+    log = logging.getLogger("wsgikit")
+    try:
+        listeners = ops.bind_listeners(config)
+    except OSError as exc:
+        return _fail(str(exc))
+    try:
+        for listener in listeners:
+            log.info("Listening on %s", listener.url(tls=bool(config.certfile)))
+        print(f"wsgikit: {BANNER}", file=sys.stderr)
+        return Reloader(args.argv, config, listeners).run()
+    finally:
+        ops.close_listeners(listeners)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,4 +214,5 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return int(args.func(args))

@@ -260,6 +260,12 @@ class ServerConfig:
     keepalive_timeout: float = _setting(
         5.0, _to_float, "how long an idle keep-alive connection is kept (nginx 75, gunicorn 2)"
     )
+    keepalive_linger: float = _setting(
+        0.02,
+        _to_float,
+        "how long a worker waits for the next request on a keep-alive connection before "
+        "parking it (a busy connection keeps its worker: no thread hand-off per request)",
+    )
     send_timeout: float = _setting(
         30.0, _to_float, "longest a client may stall reading our response"
     )
@@ -315,6 +321,17 @@ class ServerConfig:
     trusted_proxy_hops: int = _setting(
         1, _to_int, "how many trusted proxies to peel off X-Forwarded-For"
     )
+    trusted_proxy_headers: tuple[str, ...] = _setting(
+        ("x-forwarded-for", "x-forwarded-proto"),
+        _to_tuple,
+        "forwarding headers believed from trusted proxies: x-forwarded-for, -proto, -host, "
+        "-port, -prefix, forwarded (only those your proxy always overwrites)",
+    )
+
+    # The application.
+    factory: bool = _setting(
+        False, _to_bool, "MODULE:NAME is a factory: call it with no arguments to get the app"
+    )
 
     # Operations.
     status_path: Optional[str] = _setting(
@@ -354,6 +371,8 @@ class ServerConfig:
         )
         if self.max_drain_bytes < 0:
             raise ConfigError("max_drain_bytes must be 0 or more")
+        if self.keepalive_linger < 0:
+            raise ConfigError("keepalive_linger must be 0 or more")
         if self.graceful_timeout < 0:
             raise ConfigError("graceful_timeout must be 0 or more")
         if self.request_warn_after is not None and self.request_warn_after <= 0:
@@ -379,6 +398,16 @@ class ServerConfig:
                 raise ConfigError(
                     f"trusted_proxies: {cidr!r} is not an IP address or CIDR network"
                 ) from None
+        known_headers = {
+            "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+            "x-forwarded-port", "x-forwarded-prefix",
+        }
+        for header in self.trusted_proxy_headers:
+            if header.lower() not in known_headers:
+                raise ConfigError(
+                    f"trusted_proxy_headers: unknown header {header!r} "
+                    f"(known: {', '.join(sorted(known_headers))})"
+                )
         if self.keyfile and not self.certfile:
             raise ConfigError("keyfile needs certfile")
         if self.keyfile_password and not self.keyfile:

@@ -1,0 +1,332 @@
+"""Pre-fork master for ``--workers N`` (POSIX): N processes share the master's listeners.
+
+Signals, as gunicorn users expect:
+
+- ``SIGTERM``/``SIGINT``: every worker drains (up to ``graceful_timeout``), then the master exits 0.
+- ``SIGHUP``: re-import the app's code, start a new set of workers, and once they are ready
+  drain the old set. A new version that fails to import is logged and the old workers stay.
+- ``SIGTTIN``/``SIGTTOU``: one worker more / one fewer (never below one).
+- A worker that dies is replaced; a worker that cannot even start, again and again, stops the
+  master with exit code 1 rather than looping forever.
+
+The app is imported in the master before forking (a bad module is exit 2 at once, and workers
+start fast); ``SIGHUP`` re-imports the modules that came from the project (not site-packages).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import ssl
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from wsgikit import systemd
+from wsgikit.config import ServerConfig
+from wsgikit.ops import Listener, run_server
+from wsgikit.types import WSGIApplication
+
+__all__ = ["Arbiter", "purge_app_modules"]
+
+log = logging.getLogger("wsgikit.arbiter")
+
+_BOOT_TIMEOUT = 30.0  # how long a new worker may take to build its server
+_FAST_FAILURES = 5  # consecutive workers dying before ready: give up
+
+
+@dataclass
+class _Worker:
+    pid: int
+    generation: int
+    started: float
+    ready_fd: int
+    ready: bool = False
+
+
+def purge_app_modules(baseline: set[str]) -> None:
+    """Forget modules imported since ``baseline`` that are not installed packages.
+
+    The next ``import_app`` then reads the project's code from disk again.
+    """
+    for name in list(sys.modules):
+        if name in baseline or name == "__main__":
+            continue
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None) or ""
+        installed = "site-packages" in path or "dist-packages" in path
+        if installed or path.startswith(sys.prefix + "/lib"):
+            continue
+        del sys.modules[name]
+
+
+class Arbiter:
+    """Run ``workers`` copies of the server and keep them running until told to stop."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        config: ServerConfig,
+        listeners: Sequence[Listener],
+        ssl_context: Optional[ssl.SSLContext],
+        *,
+        reload_app: Optional[Callable[[], WSGIApplication]] = None,
+    ) -> None:
+        if config.workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.app = app
+        self.config = config
+        self.listeners = list(listeners)
+        self.ssl_context = ssl_context
+        self.reload_app = reload_app
+        self.target = config.workers
+        self.generation = 0
+        self.workers: dict[int, _Worker] = {}
+        self.retiring: dict[int, _Worker] = {}
+        self.stopping = False
+        self.fast_failures = 0
+        self._signals: list[int] = []
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self.master_pid = os.getpid()
+
+    # -- signals --------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals.append(signum)
+        try:
+            os.write(self._wake_w, b"!")
+        except OSError:
+            pass
+
+    def _install_signals(self) -> None:
+        for signum in (
+            signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
+            signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD,
+        ):
+            signal.signal(signum, self._on_signal)
+
+    # -- workers --------------------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os.close(ready_r)
+            code = 1
+            try:
+                code = self._worker_main(ready_w)
+            except BaseException:
+                log.exception("worker %d crashed", os.getpid())
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        os.close(ready_w)
+        worker = _Worker(pid, self.generation, time.monotonic(), ready_r)
+        self.workers[pid] = worker
+        log.info("worker %d started (generation %d)", pid, self.generation)
+        return worker
+
+    def _worker_main(self, ready_w: int) -> int:
+        for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        for other in list(self.workers.values()) + list(self.retiring.values()):
+            try:
+                os.close(other.ready_fd)
+            except OSError:
+                pass
+
+        def ready() -> None:
+            os.write(ready_w, b"1")
+            os.close(ready_w)
+
+        return run_server(
+            self.app,
+            self.config,
+            self.listeners,
+            self.ssl_context,
+            ready=ready,
+            notify_systemd=False,
+            parent_pid=self.master_pid,
+        )
+
+    def _check_ready(self, timeout: float) -> None:
+        pending = {
+            w.ready_fd: w for w in self.workers.values() if not w.ready and w.ready_fd >= 0
+        }
+        if not pending:
+            return
+        readable, _, _ = select.select(list(pending), [], [], timeout)
+        for fd in readable:
+            worker = pending[fd]
+            try:
+                data = os.read(fd, 1)
+            except OSError:
+                data = b""
+            if data:
+                worker.ready = True
+                self.fast_failures = 0
+            os.close(fd)
+            worker.ready_fd = -1
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None) or self.retiring.pop(pid, None)
+            if worker is None:
+                continue
+            if worker.ready_fd >= 0 and not worker.ready:
+                try:
+                    os.close(worker.ready_fd)
+                except OSError:
+                    pass
+                worker.ready_fd = -1
+            how = (
+                f"signal {signal.Signals(-os.waitstatus_to_exitcode(status)).name}"
+                if os.WIFSIGNALED(status)
+                else f"exit code {os.waitstatus_to_exitcode(status)}"
+            )
+            if self.stopping or pid in self.retiring or worker.generation < self.generation:
+                log.info("worker %d exited (%s)", pid, how)
+                continue
+            if not worker.ready:
+                self.fast_failures += 1
+            log.warning("worker %d died (%s); starting a replacement", pid, how)
+
+    def _signal_all(self, workers: Sequence[_Worker], signum: int) -> None:
+        for worker in workers:
+            try:
+                os.kill(worker.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def _retire(self, workers: Sequence[_Worker]) -> None:
+        for worker in workers:
+            self.workers.pop(worker.pid, None)
+            self.retiring[worker.pid] = worker
+        self._signal_all(workers, signal.SIGTERM)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        if self.reload_app is not None:
+            try:
+                self.app = self.reload_app()
+            except Exception as exc:
+                log.error("SIGHUP: reloading the app failed, keeping the old workers: %s", exc)
+                return
+        old = list(self.workers.values())
+        self.generation += 1
+        log.info("SIGHUP: starting %d new worker(s), then draining %d old", self.target, len(old))
+        for _ in range(self.target):
+            self._spawn()
+        deadline = time.monotonic() + _BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            self._check_ready(0.2)
+            self._reap()
+            fresh = [w for w in self.workers.values() if w.generation == self.generation]
+            if all(w.ready for w in fresh) and len(fresh) == self.target:
+                break
+        self._retire(old)
+
+    def _handle(self, signum: int) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            if not self.stopping:
+                log.info("%s: draining %d worker(s)", signal.Signals(signum).name,
+                         len(self.workers))
+                self.stopping = True
+                systemd.notify("STOPPING=1")
+                self._signal_all(list(self.workers.values()), signal.SIGTERM)
+        elif signum == signal.SIGHUP and not self.stopping:
+            self._reload()
+        elif signum == signal.SIGTTIN and not self.stopping:
+            self.target += 1
+            log.info("SIGTTIN: %d worker(s) wanted", self.target)
+        elif signum == signal.SIGTTOU and not self.stopping:
+            if self.target > 1:
+                self.target -= 1
+                oldest = sorted(self.workers.values(), key=lambda w: w.started)
+                self._retire(oldest[: max(0, len(self.workers) - self.target)])
+            log.info("SIGTTOU: %d worker(s) wanted", self.target)
+
+    def _wait(self, timeout: float) -> None:
+        fds = [self._wake_r] + [w.ready_fd for w in self.workers.values() if not w.ready
+                                and w.ready_fd >= 0]
+        try:
+            readable, _, _ = select.select(fds, [], [], timeout)
+        except InterruptedError:
+            return
+        if self._wake_r in readable:
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+        self._check_ready(0)
+
+    def run(self) -> int:
+        """The master loop; returns the process exit code."""
+        self._install_signals()
+        for _ in range(self.target):
+            self._spawn()
+        notified = False
+        try:
+            while not self.stopping or self.workers or self.retiring:
+                if self.stopping:
+                    self._stop_all()
+                    break
+                self._wait(1.0)
+                self._reap()
+                while self._signals:
+                    self._handle(self._signals.pop(0))
+                if self.stopping:
+                    continue
+                if self.fast_failures >= _FAST_FAILURES:
+                    log.error("workers keep failing to start; giving up")
+                    self.stopping = True
+                    self._stop_all()
+                    return 1
+                while len(self.workers) < self.target:
+                    self._spawn()
+                if not notified and all(w.ready for w in self.workers.values()):
+                    systemd.notify("READY=1")
+                    notified = True
+        finally:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+        return 0
+
+    def _stop_all(self) -> None:
+        everyone = list(self.workers.values()) + list(self.retiring.values())
+        self._signal_all(everyone, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.graceful_timeout + 5.0
+        while (self.workers or self.retiring) and time.monotonic() < deadline:
+            self._reap()
+            try:
+                readable, _, _ = select.select([self._wake_r], [], [], 0.1)
+                if readable:
+                    os.read(self._wake_r, 4096)
+            except (InterruptedError, BlockingIOError):
+                pass
+        left = list(self.workers.values()) + list(self.retiring.values())
+        if left:
+            log.warning("killing %d worker(s) still running after the grace period", len(left))
+            self._signal_all(left, signal.SIGKILL)
+            for worker in left:
+                try:
+                    os.waitpid(worker.pid, 0)
+                except ChildProcessError:
+                    pass
+            self.workers.clear()
+            self.retiring.clear()
+        log.info("all workers stopped")
