@@ -1,0 +1,351 @@
+"""``ResponseWriter``: validate and serialise one response; ``response_framing`` decides framing.
+
+The writer turns the application's status and headers into a response head, frames the body
+(Content-Length, chunked, close-delimited, or none) and says whether the connection may be
+reused. All framing decisions live in ``response_framing``; nothing else chooses.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+from ._grammar import FIELD_CHARS, TCHAR
+from .errors import ProtocolError, ResponseError
+
+__all__ = [
+    "ResponseWriter",
+    "continue_response",
+    "error_response",
+    "http_date",
+    "response_framing",
+]
+
+#: status = 3DIGIT SP reason-phrase (RFC 9112 §4; PEP 3333 requires the reason part).
+_STATUS_RE = re.compile(r"([1-5][0-9][0-9]) [\t\x20-\x7e\x80-\xff]*")
+#: A whole serialised header block ``Name: value\r\n...``: token names (RFC 9110 §5.1), values
+#: of field characters only (§5.5): no CR, LF, NUL or other controls. One regex for all lines.
+_HEADER_BLOCK_RE = re.compile(rf"(?:[{TCHAR}]+: [{FIELD_CHARS}]*\r\n)*")
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+#: Connection-specific fields an application must not set (PEP 3333 "hop-by-hop" headers,
+#: RFC 9110 §7.6.1): the server owns the connection and the framing.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_SPECIAL = HOP_BY_HOP | {"content-length", "date", "server"}
+
+#: Fields that must not appear in a trailer section we send (RFC 9110 §6.5.1).
+_FORBIDDEN_TRAILERS = HOP_BY_HOP | {
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-range",
+    "host",
+    "set-cookie",
+    "date",
+    "server",
+}
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """The ``Date`` field line for now, formatted at most once a second (RFC 9110 §6.6.1)."""
+    global _date_cache
+    now = int(time.time())
+    cached = _date_cache
+    if cached[0] == now:
+        return cached[1]
+    line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
+    _date_cache = (now, line)  # one tuple assignment: safe to race from many threads
+    return line
+
+
+def response_framing(
+    *, request_method: str, http_version: str, status_code: int, has_content_length: bool
+) -> str:
+    """Decide how the response body is delimited (RFC 9112 §6.1-6.3), the only place that does.
+
+    1. A response to HEAD, and any 1xx, 204 or 304 response, has no body: ``"none"``.
+    2. The application declared Content-Length: ``"length"``, honoured exactly.
+    3. The request was HTTP/1.1: ``"chunked"``.
+    4. Otherwise (HTTP/1.0 without Content-Length): ``"close"``, the body ends when the
+       connection does.
+    """
+    if request_method == "HEAD" or status_code < 200 or status_code in (204, 304):
+        return "none"
+    if has_content_length:
+        return "length"
+    if http_version == "1.1":
+        return "chunked"
+    return "close"
+
+
+class ResponseWriter:
+    """Serialise one response to one request; call ``start``, ``body``* and ``end`` in order.
+
+    ``request_keep_alive`` is what the client asked for (``RequestHead.keep_alive``); pass False
+    to force a close (server shutting down, unread body). ``keep_alive`` then says whether the
+    connection may really be reused after ``end()``.
+    """
+
+    __slots__ = (
+        "request_method",
+        "http_version",
+        "request_keep_alive",
+        "server_header",
+        "date_header",
+        "framing",
+        "status_code",
+        "content_length",
+        "body_bytes",
+        "overflowed",
+        "ended",
+        "_started",
+    )
+
+    def __init__(
+        self,
+        *,
+        request_method: str,
+        http_version: str,
+        request_keep_alive: bool,
+        server_header: str | None = "wsgikit",
+        date_header: bool = True,
+    ) -> None:
+        if http_version not in ("1.0", "1.1"):
+            raise ValueError(f"http_version must be '1.0' or '1.1', got {http_version!r}")
+        if server_header is not None and not _HEADER_BLOCK_RE.fullmatch(
+            f"Server: {server_header}\r\n"
+        ):
+            raise ValueError(f"invalid server_header {server_header!r}")
+        self.request_method = request_method
+        self.http_version = http_version
+        self.request_keep_alive = request_keep_alive
+        self.server_header = server_header
+        self.date_header = date_header
+        self.framing = ""
+        self.status_code = 0
+        self.content_length: int | None = None
+        self.body_bytes = 0
+        self.overflowed = False
+        self.ended = False
+        self._started = False
+
+    @property
+    def complete(self) -> bool:
+        """The body was delimited correctly: all Content-Length bytes written, or ended."""
+        if self.framing == "length":
+            return self.body_bytes == self.content_length
+        return self.ended
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the connection may be reused once this response is finished."""
+        if not self.request_keep_alive or self.framing == "close" or self.overflowed:
+            return False
+        if self.framing == "length":
+            return self.body_bytes == self.content_length
+        return True
+
+    def start(self, status: str, headers: list[tuple[str, str]]) -> bytes:
+        """Validate the status and headers and return the serialised response head.
+
+        Raises ``ResponseError`` for an invalid status, an invalid header name or value, a
+        header that is not latin-1, a hop-by-hop header, or an invalid Content-Length.
+        """
+        if self._started:
+            raise RuntimeError("start() called twice")
+        if type(status) is not str or not _STATUS_RE.fullmatch(status):
+            raise ResponseError(f"invalid status line {status!r} (want 'NNN Reason')")
+        code = int(status[:3])
+        lines = []
+        content_length: str | None = None
+        has_date = has_server = False
+        try:
+            for name, value in headers:
+                line = name + ": " + value + "\r\n"
+                lname = name.lower()
+                if lname in _SPECIAL:
+                    if lname == "content-length":
+                        if content_length is not None and value != content_length:
+                            raise ResponseError("several different Content-Length headers")
+                        if not _DIGITS_RE.fullmatch(value):
+                            raise ResponseError(f"invalid Content-Length {value!r}")
+                        if content_length is not None:
+                            continue  # an identical repeat: send it once
+                        content_length = value
+                        if code < 200 or code == 204:
+                            continue  # RFC 9110 §8.6: never on 1xx or 204
+                    elif lname == "date":
+                        has_date = True
+                    elif lname == "server":
+                        has_server = True
+                    else:
+                        raise ResponseError(
+                            f"hop-by-hop header {name!r} is set by the server, not the application"
+                        )
+                lines.append(line)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ResponseError):
+                raise
+            raise ResponseError(f"headers must be a list of (str, str) tuples: {exc}") from None
+        block = "".join(lines)
+        if not _HEADER_BLOCK_RE.fullmatch(block):
+            raise ResponseError(_explain_bad_header(lines))
+        framing = response_framing(
+            request_method=self.request_method,
+            http_version=self.http_version,
+            status_code=code,
+            has_content_length=content_length is not None,
+        )
+        self._started = True
+        self.status_code = code
+        self.framing = framing
+        if content_length is not None:
+            self.content_length = int(content_length)
+        parts = ["HTTP/1.1 ", status, "\r\n", block]
+        if framing == "chunked":
+            parts.append("Transfer-Encoding: chunked\r\n")
+        if not (self.request_keep_alive and framing != "close"):
+            parts.append("Connection: close\r\n")
+        elif self.http_version == "1.0":
+            parts.append("Connection: keep-alive\r\n")
+        if self.server_header is not None and not has_server:
+            parts.append("Server: ")
+            parts.append(self.server_header)
+            parts.append("\r\n")
+        try:
+            head = "".join(parts).encode("latin-1")
+        except UnicodeEncodeError:
+            raise ResponseError(
+                "status or header is not latin-1 (PEP 3333 wants native strings)"
+            ) from None
+        if self.date_header and not has_date:
+            return head + http_date() + b"\r\n"
+        return head + b"\r\n"
+
+    def body(self, data: bytes) -> bytes:
+        """Return ``data`` framed for the wire (possibly ``b""``)."""
+        if not self._started or self.ended:
+            raise RuntimeError("body() outside start()...end()")
+        if type(data) is not bytes:
+            if isinstance(data, (bytearray, memoryview)):
+                data = bytes(data)
+            else:
+                raise ResponseError(
+                    f"response body chunks must be bytes, not {type(data).__name__}"
+                )
+        n = len(data)
+        framing = self.framing
+        if framing == "length":
+            left = self.content_length - self.body_bytes  # type: ignore[operator]
+            if n > left:
+                self.overflowed = True
+                data = data[:left]
+                n = left
+            self.body_bytes += n
+            return data
+        self.body_bytes += n
+        if framing == "chunked":
+            if not n:
+                return b""  # an empty chunk would end the body
+            return b"%x\r\n%b\r\n" % (n, data)
+        if framing == "close":
+            return data
+        return b""  # "none": HEAD, 1xx, 204, 304 carry no body
+
+    def end(self, trailers: list[tuple[str, str]] | None = None) -> bytes:
+        """Return the bytes that finish the response (the last chunk and trailers, if chunked)."""
+        if not self._started or self.ended:
+            raise RuntimeError("end() outside start()...end()")
+        self.ended = True
+        if self.framing != "chunked":
+            return b""
+        if not trailers:
+            return b"0\r\n\r\n"
+        lines = []
+        for name, value in trailers:
+            if type(name) is not str or type(value) is not str:
+                raise ResponseError("trailers must be (str, str) tuples")
+            if name.lower() in _FORBIDDEN_TRAILERS:
+                raise ResponseError(f"field {name!r} is not allowed in a trailer section")
+            lines.append(name + ": " + value + "\r\n")
+        block = "".join(lines)
+        if not _HEADER_BLOCK_RE.fullmatch(block):
+            raise ResponseError(_explain_bad_header(lines))
+        try:
+            return b"0\r\n" + block.encode("latin-1") + b"\r\n"
+        except UnicodeEncodeError:
+            raise ResponseError("trailer is not latin-1") from None
+
+
+def _explain_bad_header(lines: list[str]) -> str:
+    for line in lines:
+        if not _HEADER_BLOCK_RE.fullmatch(line):
+            name = line.partition(": ")[0]
+            if not re.fullmatch(rf"[{TCHAR}]+", name):
+                return f"invalid header name {name!r}"
+            return f"invalid character (CR, LF, NUL or control) in the value of header {name!r}"
+    return "invalid header"  # pragma: no cover - some line always fails
+
+
+def continue_response() -> bytes:
+    """The interim ``100 Continue`` response (RFC 9110 §15.2.1)."""
+    return b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def error_response(
+    error: ProtocolError | int,
+    reason: str | None = None,
+    *,
+    http_version: str = "1.1",
+    server_header: str | None = "wsgikit",
+    request_method: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> bytes:
+    """A complete short ``text/plain`` error response that closes the connection.
+
+    ``error`` is a ``ProtocolError`` (its status and reason are used) or a status code. The
+    status line always says HTTP/1.1 (RFC 9110 §2.5: a server sends its own highest 1.x
+    version; ``http_version`` is accepted for symmetry with the writer). ``request_method="HEAD"``
+    omits the body. ``headers`` adds fields such as ``Retry-After``.
+    """
+    if isinstance(error, ProtocolError):
+        status = error.status
+        message = reason if reason is not None else error.reason
+    else:
+        status = int(error)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    if reason is not None:
+        message = reason
+    elif not isinstance(error, ProtocolError):
+        message = phrase
+    body = (message + "\n").encode("ascii", "backslashreplace")
+    writer = ResponseWriter(
+        request_method=request_method or "GET",
+        http_version="1.1" if http_version != "1.0" else "1.0",
+        request_keep_alive=False,
+        server_header=server_header,
+    )
+    head = writer.start(
+        f"{status} {phrase}",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        + list(headers or ()),
+    )
+    return head + writer.body(body) + writer.end()
