@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sys
 import urllib.parse
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from io import StringIO
 from platform import python_implementation
@@ -36,6 +37,52 @@ software_version = server_version + " " + sys_version
 
 _CONTENT_LENGTH = re.compile(r"[0-9]+\Z")
 _MAX_REQUEST_LINE = 65536
+
+
+class _BoundedInput:
+    """``wsgi.input`` that ends at Content-Length: a read past the body returns b"", not a hang.
+
+    wsgiref hands the app the raw socket file, so ``read()`` with no size blocks until the
+    client closes the connection.
+    """
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self._stream = stream
+        self._remaining = length
+
+    def _clamp(self, size: Optional[int]) -> int:
+        if size is None or size < 0 or size > self._remaining:
+            return self._remaining
+        return size
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        data: bytes = self._stream.read(self._clamp(size)) if self._remaining else b""
+        self._remaining -= len(data)
+        return data
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        data: bytes = self._stream.readline(self._clamp(size)) if self._remaining else b""
+        self._remaining -= len(data)
+        return data
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
 
 
 class ServerHandler(SimpleHandler):
@@ -85,6 +132,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     server_version = "WSGIServer/" + __version__
     server: WSGIServer
+    # Seconds a socket read or write may wait (wsgiref: None, so one idle client blocks the
+    # single-threaded server for ever).
+    timeout = 60.0
 
     def get_environ(self) -> WSGIEnvironment:
         """The WSGI environ for this request (server base plus request variables)."""
@@ -158,8 +208,14 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             self.send_error(*problem)
             return
 
+        environ = self.get_environ()
+        length = int(environ.get("CONTENT_LENGTH") or 0)
         handler = ServerHandler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False
+            _BoundedInput(self.rfile, length),
+            self.wfile,
+            self.get_stderr(),
+            environ,
+            multithread=False,
         )
         handler.request_handler = self  # backpointer for logging
         handler.run(self.server.get_app())  # type: ignore[arg-type]

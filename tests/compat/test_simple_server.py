@@ -165,3 +165,17 @@ def test_wsgiref_hooks_still_work(serve: Callable[..., WSGIServer]) -> None:
     environ = body_of(raw(server, b"GET / HTTP/1.0\r\n\r\n"))
     assert environ["X_SERVER_HOOK"] == environ["X_HANDLER_HOOK"] == "yes"
 
+
+def test_wsgi_input_ends_at_content_length(serve: Callable[..., WSGIServer]) -> None:
+    """read() with no size returns the body instead of waiting for the client to close."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        first = stream.readline()
+        rest = stream.read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"%r|%r|%r" % (first, rest, stream.read(10))]
+
+    # raw() keeps the client's side open: wsgiref's read() would block until the timeout.
+    response = raw(serve(app), b"POST / HTTP/1.0\r\nContent-Length: 8\r\n\r\nab\ncdefg")
+    assert response.endswith(b"b'ab\\n'|b'cdefg'|b''"), response
