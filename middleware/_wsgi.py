@@ -95,3 +95,46 @@ def intercept_start_response(
         return start_response(new_status, new_headers)
 
     return wrapped  # type: ignore[return-value]
+
+
+def add_vary(headers: Headers, *names: str) -> Headers:
+    """``headers`` with ``names`` merged into one ``Vary`` field (no duplicates), as a new list."""
+    existing: list[str] = []
+    for key, value in headers:
+        if key.lower() == "vary":
+            existing.extend(v.strip() for v in value.split(",") if v.strip())
+    if "*" in existing:
+        return list(headers)
+    lower = {v.lower() for v in existing}
+    merged = existing + [n for n in names if n.lower() not in lower]
+    return set_header(headers, "Vary", ", ".join(merged))
+
+
+def encoding_quality(accept_encoding: Optional[str], coding: str) -> float:
+    """The q-value ``Accept-Encoding`` gives ``coding`` (RFC 9110 section 12.5.3); 0 = refused."""
+    if not accept_encoding:
+        return 0.0
+    from werkzeug.http import parse_accept_header
+
+    return float(parse_accept_header(accept_encoding).quality(coding))
+
+
+def plain_response(
+    start_response: StartResponse,
+    status: str,
+    message: str,
+    headers: Optional[Headers] = None,
+    *,
+    head: bool = False,
+) -> list[bytes]:
+    """A short ``text/plain`` response naming the problem (the body of an error status)."""
+    body = (message.rstrip("\n") + "\n").encode("utf-8")
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            *(headers or []),
+        ],
+    )
+    return [] if head else [body]

@@ -47,7 +47,9 @@ def trust(hops: int = 1, headers: tuple[str, ...] = ALL) -> ProxyTrust:
         ("for=1.2.3.4;;proto=https,,", [{"for": "1.2.3.4", "proto": "https"}]),
     ],
 )
-def test_parse_forwarded_accepts_rfc7239_examples(value: str, expected: list[dict[str, str]]) -> None:
+def test_parse_forwarded_accepts_rfc7239_examples(
+    value: str, expected: list[dict[str, str]]
+) -> None:
     assert parse_forwarded(value) == expected
 
 

@@ -1,0 +1,289 @@
+"""Serve static files from a directory or package data, and fall through to the app otherwise."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from typing import IO, Any, Optional
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgiref.util import FileWrapper
+
+from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
+from werkzeug.security import safe_join
+
+from middleware._wsgi import Headers, add_vary, encoding_quality, plain_response
+
+#: Names Windows maps to devices whatever the directory or extension (CVE-2025-66221).
+_WINDOWS_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"]
+    + [f"{p}{n}" for p in ("COM", "LPT") for n in [*"0123456789", "¹", "²", "³"]]
+)
+#: ``app.3f2a9c1d.js``, ``app-3f2a9c1d7e.css``: content-hashed names never change.
+DEFAULT_IMMUTABLE = r"[.-][0-9a-fA-F]{8,}\.[A-Za-z0-9]+$"
+_ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
+_CHUNK = 64 * 1024
+
+
+class StaticFilesMiddleware:
+    """Serve files under ``prefix`` from ``directory`` (or ``package`` data) with HTTP caching.
+
+    GET and HEAD only; ETag + Last-Modified with conditional GET (304), single Range (206, 416),
+    precompressed ``.br``/``.gz`` siblings chosen by Accept-Encoding (with ``Vary``),
+    ``Cache-Control`` (``immutable`` for content-hashed names), delivery through
+    ``wsgi.file_wrapper`` (sendfile on wsgikit's server). Any request that does not name a
+    servable file goes to the wrapped app unchanged: traversal attempts (``..``, absolute paths,
+    NUL, backslashes, Windows device names, dotfiles, symlinks leaving the root unless
+    ``follow_symlinks``) are simply not files.
+
+    Reads REQUEST_METHOD, PATH_INFO, HTTP_ACCEPT_ENCODING, HTTP_RANGE, HTTP_IF_RANGE,
+    HTTP_IF_NONE_MATCH, HTTP_IF_MODIFIED_SINCE and ``wsgi.file_wrapper``. Writes nothing.
+    """
+
+    def __init__(
+        self,
+        app: Optional[WSGIApplication] = None,
+        *,
+        directory: Optional[str] = None,
+        package: Optional[str] = None,
+        package_path: str = "static",
+        prefix: str = "/static",
+        max_age: int = 60,
+        immutable_pattern: Optional[str] = DEFAULT_IMMUTABLE,
+        index: Optional[str] = "index.html",
+        follow_symlinks: bool = False,
+        allow_hidden: bool = False,
+        precompressed: bool = True,
+    ) -> None:
+        if app is not None and not callable(app):
+            raise TypeError("app must be a WSGI callable or None")
+        if (directory is None) == (package is None):
+            raise ValueError("give exactly one of directory= or package=")
+        if package is not None:
+            directory = _package_directory(package, package_path)
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TypeError("directory must be a path")
+        root = os.path.realpath(os.fspath(directory))
+        if not os.path.isdir(root):
+            raise ValueError(f"static directory {root!r} does not exist or is not a directory")
+        if not isinstance(prefix, str) or (prefix and not prefix.startswith("/")):
+            raise ValueError(f"prefix must be '' or start with '/', got {prefix!r}")
+        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+            raise ValueError(f"max_age must be a non-negative int, got {max_age!r}")
+        self.app = app
+        self.root = root
+        self.prefix = prefix.rstrip("/").encode("utf-8").decode("latin-1")
+        self.max_age = max_age
+        self.immutable = re.compile(immutable_pattern) if immutable_pattern else None
+        self.index = index
+        self.follow_symlinks = follow_symlinks
+        self.allow_hidden = allow_hidden
+        self.precompressed = precompressed
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = self.find(environ.get("PATH_INFO", ""))
+        if path is None:
+            return self._fall_through(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            return plain_response(
+                start_response, "405 Method Not Allowed",
+                f"{method} is not allowed on a static file", [("Allow", "GET, HEAD")],
+            )
+        return self.serve(path, environ, start_response)
+
+    def _fall_through(self, environ: WSGIEnvironment, start_response: StartResponse
+                      ) -> Iterable[bytes]:
+        if self.app is None:
+            return plain_response(start_response, "404 Not Found", "Not Found",
+                                  head=environ.get("REQUEST_METHOD") == "HEAD")
+        return self.app(environ, start_response)
+
+    def find(self, path_info: str) -> Optional[str]:
+        """The real file path for PATH_INFO, or None when it names no servable file."""
+        if self.prefix:
+            if not (path_info == self.prefix or path_info.startswith(self.prefix + "/")):
+                return None
+            path_info = path_info[len(self.prefix):]
+        try:
+            url_path = path_info.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return None
+        if "\x00" in url_path or "\\" in url_path or ":" in url_path:
+            return None
+        parts = url_path.split("/")[1:] if url_path.startswith("/") else None
+        if parts is None:
+            return None if url_path else self._index_of(self.root)
+        if not parts[-1]:
+            parts.pop()
+            want_index = True
+        else:
+            want_index = False
+        for part in parts:
+            if part in ("", ".", "..") or _is_device_name(part):
+                return None
+            if part.startswith(".") and not self.allow_hidden:
+                return None
+        candidate = safe_join(self.root, *parts) if parts else self.root
+        if candidate is None:
+            return None
+        if not self._inside_root(candidate):
+            return None
+        if want_index or candidate == self.root:
+            return self._index_of(candidate)
+        return candidate if _is_regular_file(candidate) else None
+
+    def _inside_root(self, path: str) -> bool:
+        """False for a symlink (anywhere on the path) leading out of the root, unless allowed."""
+        if self.follow_symlinks:
+            return True
+        real = os.path.realpath(path)
+        return real == self.root or real.startswith(self.root + os.sep)
+
+    def _index_of(self, directory: str) -> Optional[str]:
+        if not self.index or not os.path.isdir(directory):
+            return None
+        candidate = os.path.join(directory, self.index)
+        ok = _is_regular_file(candidate) and self._inside_root(candidate)
+        return candidate if ok else None
+
+    def serve(self, path: str, environ: WSGIEnvironment, start_response: StartResponse
+              ) -> Iterable[bytes]:
+        """Answer GET/HEAD for the file at ``path`` (already checked by ``find``)."""
+        headers: Headers = []
+        served_path, encoding = path, None
+        if self.precompressed:
+            accept = environ.get("HTTP_ACCEPT_ENCODING")
+            siblings = [
+                (c, path + s) for c, s in _ENCODINGS
+                if _is_regular_file(path + s) and self._inside_root(path + s)
+            ]
+            if siblings:
+                headers = add_vary(headers, "Accept-Encoding")
+            for coding, sibling in siblings:
+                if encoding_quality(accept, coding) > 0:
+                    served_path, encoding = sibling, coding
+                    break
+        try:
+            file = open(served_path, "rb")  # noqa: SIM115 (closed by the file wrapper)
+        except OSError:
+            return self._fall_through(environ, start_response)
+        try:
+            info = os.fstat(file.fileno())
+            size = info.st_size
+            modified = datetime.fromtimestamp(int(info.st_mtime), timezone.utc)
+            tag = f"{info.st_mtime_ns:x}-{size:x}" + (f"-{encoding}" if encoding else "")
+            etag = quote_etag(tag)
+            content_type, _ = mimetypes.guess_type(path, strict=False)
+            content_type = content_type or "application/octet-stream"
+            if content_type.startswith("text/") or content_type in (
+                "application/javascript", "image/svg+xml", "application/json",
+            ):
+                content_type += "; charset=utf-8"
+            headers += [
+                ("Content-Type", content_type),
+                ("ETag", etag),
+                ("Last-Modified", http_date(modified)),
+                ("Cache-Control", self._cache_control(path)),
+                ("Accept-Ranges", "bytes"),
+                ("X-Content-Type-Options", "nosniff"),
+            ]
+            if encoding:
+                headers.append(("Content-Encoding", encoding))
+            if not is_resource_modified(environ, etag=etag, last_modified=modified):
+                file.close()
+                start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Type"])
+                return []
+            start, stop, status = 0, size, "200 OK"
+            range_header = environ.get("HTTP_RANGE")
+            if range_header and _if_range_allows(environ, etag, modified):
+                ranges = parse_range_header(range_header)
+                if ranges is not None and ranges.units == "bytes" and len(ranges.ranges) == 1:
+                    bounds = ranges.range_for_length(size)
+                    if bounds is None:
+                        file.close()
+                        return plain_response(
+                            start_response, "416 Range Not Satisfiable",
+                            f"Range {range_header!r} is outside the {size} bytes of this file",
+                            [("Content-Range", f"bytes */{size}"), ("Accept-Ranges", "bytes")],
+                        )
+                    start, stop = bounds
+                    status = "206 Partial Content"
+                    headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
+            headers.append(("Content-Length", str(stop - start)))
+            start_response(status, headers)
+            if environ.get("REQUEST_METHOD") == "HEAD":
+                file.close()
+                return []
+            if start == 0 and stop == size:
+                wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
+                return wrapper(file, _CHUNK)  # type: ignore[no-any-return]
+            file.seek(start)
+            return _RangeIterator(file, stop - start)
+        except BaseException:
+            file.close()
+            raise
+
+    def _cache_control(self, path: str) -> str:
+        if self.immutable is not None and self.immutable.search(os.path.basename(path)):
+            return "public, max-age=31536000, immutable"
+        if self.max_age == 0:
+            return "no-cache"
+        return f"public, max-age={self.max_age}"
+
+
+class _RangeIterator:
+    """Yield ``length`` bytes from an open file's current position; ``close()`` closes it."""
+
+    def __init__(self, file: IO[bytes], length: int) -> None:
+        self.file = file
+        self.remaining = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.remaining > 0:
+            data = self.file.read(min(_CHUNK, self.remaining))
+            if not data:
+                break
+            self.remaining -= len(data)
+            yield data
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _if_range_allows(environ: WSGIEnvironment, etag: str, modified: datetime) -> bool:
+    """RFC 9110 section 13.1.5: serve the range only if If-Range still matches."""
+    if_range = environ.get("HTTP_IF_RANGE")
+    if not if_range:
+        return True
+    if if_range.startswith(('"', 'W/"')):
+        return if_range == etag  # strong comparison; weak tags never match
+    return if_range == http_date(modified)
+
+
+def _is_device_name(part: str) -> bool:
+    stem = part.split(".", 1)[0].rstrip(" .").upper()
+    return stem in _WINDOWS_DEVICES
+
+
+def _is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _package_directory(package: str, package_path: str) -> str:
+    from importlib import resources
+
+    try:
+        base: Any = resources.files(package)
+    except ModuleNotFoundError:
+        raise ValueError(f"package {package!r} cannot be imported") from None
+    target = base.joinpath(*[p for p in package_path.split("/") if p])
+    if not isinstance(target, os.PathLike):
+        raise ValueError(f"package {package!r} is not installed as files on disk (zip?)")
+    return os.fspath(target)
