@@ -1,31 +1,557 @@
-"""Placeholder listener until the HTTP/1.1 server core lands (issue 3 replaces this module).
+"""The listener: a ``socketserver.TCPServer`` that accepts, hands off, and shuts down gracefully.
 
-It runs the app on the standard library's ``wsgiref`` server, one thread per connection,
-so ``make serve`` works from the first commit.
+Call flow of one connection::
+
+    serve_forever()  (the accepting thread: one selector over every listening socket)
+        accept() -> verify_request() -> TCP_NODELAY, TLS wrap -> make_connection()
+        pool.submit(conn.serve)  ----------------- queue full? -> 503 + Retry-After, close
+                  |
+                  v   (a worker thread: workers.WorkerPool)
+        Connection.serve()
+            recv -> http11.RequestParser -> RequestHead
+            environ.build_environ -> gateway.Gateway.run(app)  -> send (head + body)
+            server.on_response(ResponseRecord)
+            pipelined bytes buffered?      -> next request, same worker
+            next request within keepalive_linger? -> next request, same worker
+            otherwise                      -> park(conn)
+                  |
+                  v   (one thread: keepalive.KeepAliveParker, epoll)
+        readable -> pool.submit(conn.serve)      deadline passed -> 408 (half a head) or close
+
+Shutdown (``shutdown()`` from another thread, or Ctrl-C/SIGTERM under :func:`serve`): stop
+accepting, close parked idle connections, let in-flight requests finish (their responses say
+``Connection: close``) for up to ``graceful_timeout`` seconds, then close what is left.
+
+Hooks for subclasses (``wsgikit.simple_server`` builds on them):
+
+* ``server_bind()`` / ``server_activate()``: create and listen on the sockets (all of
+  ``config.bind_specs()``, or the pre-bound ``sockets=`` given to the constructor).
+* ``verify_request(sock, address)``: return False to drop a connection before any byte is read.
+* ``get_app()``: the application for the next request (``set_app()`` replaces it).
+* ``base_environ(listener)``: the environ keys shared by every request on a listener.
+* ``make_connection(sock, address, listener)``: build the :class:`~wsgikit.connection.Connection`.
+* ``on_response(record)``: called after every response with a
+  :class:`~wsgikit.connection.ResponseRecord` (the access log lives here); it is only called when
+  ``record_responses`` is true (set when ``config.access_log`` is set or a subclass overrides
+  ``on_response``).
+* ``stats()``: queue depth, busy and idle workers, open and parked connections.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import selectors
+import signal
+import socket
 import socketserver
-from typing import Any, Optional
-from wsgiref.simple_server import WSGIServer
-from wsgiref.simple_server import make_server as _wsgiref_make_server
+import stat
+import threading
+import time
+from collections.abc import Iterable
+from types import FrameType
+from typing import Any, Callable, Optional
 
-from wsgikit.config import ServerConfig
+from wsgikit.config import BindSpec, ServerConfig
+from wsgikit.connection import Connection, ResponseRecord
+from wsgikit.environ import base_environ
+from wsgikit.http11 import error_response
+from wsgikit.keepalive import KeepAliveParker
+from wsgikit.workers import WorkerPool
+
+__all__ = ["Server", "make_server", "serve", "raise_nofile_limit", "ResponseRecord"]
+
+log = logging.getLogger("wsgikit.error")
+access_log = logging.getLogger("wsgikit.access")
+
+#: Connections accepted per readiness event before looking at the other listeners again.
+ACCEPT_BATCH = 64
 
 
-class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+def raise_nofile_limit(wanted: Optional[int] = None) -> int:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit (for 10 000 idle connections).
 
-
-def make_server(app: Any, *, config: Optional[ServerConfig] = None, **options: Any) -> Any:
-    config = config.replace(**options) if config else ServerConfig(**options)
-    return _wsgiref_make_server(config.host, config.port, app, _ThreadingWSGIServer)
-
-
-def serve(app: Any, *, config: Optional[ServerConfig] = None, **options: Any) -> None:
-    server = make_server(app, config=config, **options)
+    Returns the soft limit now in force (-1 where the ``resource`` module does not exist).
+    """
     try:
-        server.serve_forever()
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted is not None:
+        target = min(target, max(wanted, soft))
+    if soft != resource.RLIM_INFINITY and target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("wsgikit: could not raise the open-file limit to %d: %s", target, exc)
+    return int(soft)
+
+
+class Server(socketserver.TCPServer):
+    """A threaded HTTP/1.1 WSGI server on one or more listening sockets."""
+
+    allow_reuse_address = True
+    #: Classes used for the parts; subclasses may swap them.
+    pool_class = WorkerPool
+    parker_class = KeepAliveParker
+    connection_class = Connection
+
+    def __init__(
+        self,
+        app: Any,
+        config: Optional[ServerConfig] = None,
+        *,
+        sockets: Optional[Iterable[socket.socket]] = None,
+        ssl_context: Any = None,
+        on_response: Optional[Callable[[ResponseRecord], None]] = None,
+        bind_and_activate: bool = True,
+    ) -> None:
+        self.config = config if config is not None else ServerConfig()
+        self.app = app
+        self.ssl_context = ssl_context
+        self.given_sockets = list(sockets) if sockets is not None else []
+        self.listeners: list[socket.socket] = []
+        self._unix_paths: list[str] = []
+        self._environs: dict[int, dict[str, Any]] = {}
+        socketserver.BaseServer.__init__(self, ("", 0), socketserver.BaseRequestHandler)
+        self.request_queue_size = self.config.backlog
+        if on_response is not None:
+            self.on_response = on_response  # type: ignore[method-assign,assignment]
+        self.record_responses = (
+            on_response is not None
+            or self.config.access_log is not None
+            or type(self).on_response is not Server.on_response
+        )
+        self.pool = self.pool_class(self.config.threads, self.config.max_queued)
+        self.parker = self.parker_class(self._wake_parked, self._expire_parked)
+        self._lock = threading.Lock()
+        self._connections: set[Connection] = set()
+        self._shutting_down = False
+        self._drained = False
+        self._started = False
+        self._stop_request = False
+        self._serving = False
+        self._is_shut_down = threading.Event()
+        self._is_shut_down.set()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.nofile_limit = raise_nofile_limit()
+        if bind_and_activate:
+            try:
+                self.server_bind()
+                self.server_activate()
+            except BaseException:
+                self.server_close()
+                raise
+
+    # -- binding ----------------------------------------------------------------------------
+
+    def server_bind(self) -> None:
+        """Create the listening sockets (or adopt the given ones) and set ``server_address``."""
+        if self.given_sockets:
+            self.listeners = list(self.given_sockets)
+        else:
+            self.listeners = [self._bind(spec) for spec in self.config.bind_specs()]
+        self.socket = self.listeners[0]
+        self.server_address = self.socket.getsockname()
+
+    def _bind(self, spec: BindSpec) -> socket.socket:
+        if spec.kind == "fd":
+            return socket.socket(fileno=spec.fd)
+        if spec.kind == "unix":
+            self._remove_stale_unix_socket(spec.path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(spec.path)
+                os.chmod(spec.path, self.config.unix_socket_perms)
+            except BaseException:
+                sock.close()
+                raise
+            self._unix_paths.append(spec.path)
+            return sock
+        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if self.allow_reuse_address:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.config.reuse_port and hasattr(socket, "SO_REUSEPORT"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((spec.host.split("%", 1)[0] if family == socket.AF_INET6 else spec.host,
+                       spec.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    @staticmethod
+    def _remove_stale_unix_socket(path: str) -> None:
+        """Remove a socket file nobody listens on any more; refuse to touch anything else."""
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)  # nobody answers: stale
+            return
+        finally:
+            probe.close()
+        raise OSError(errno.EADDRINUSE, f"{path}: another server is listening there")
+
+    def server_activate(self) -> None:
+        for sock in self.listeners:
+            sock.listen(self.request_queue_size)
+            sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def get_app(self) -> Any:
+        return self.app
+
+    def set_app(self, app: Any) -> None:
+        self.app = app
+
+    def base_environ(self, listener: socket.socket) -> dict[str, Any]:
+        """The environ keys shared by every request on ``listener`` (built once, then cached)."""
+        cached = self._environs.get(id(listener))
+        if cached is not None:
+            return cached
+        address = listener.getsockname()
+        if isinstance(address, tuple):
+            name, port = str(address[0]), str(address[1])
+        else:
+            name, port = str(address or "localhost"), ""
+        scheme = "https" if self.ssl_context is not None else self.config.url_scheme
+        environ = base_environ(
+            server_name=name,
+            server_port=port,
+            url_scheme=scheme,
+            multiprocess=self.config.workers > 1,
+        )
+        self._environs[id(listener)] = environ
+        return environ
+
+    def make_connection(
+        self, sock: socket.socket, address: Any, listener: socket.socket
+    ) -> Connection:
+        return self.connection_class(self, sock, address, self.base_environ(listener))
+
+    def on_response(self, record: ResponseRecord) -> None:
+        """Called after each response when ``record_responses`` is set; logs if access_log."""
+        access_log.info(
+            '%s - - "%s %s HTTP/%s" %d %d %.6f',
+            record.remote_addr or "-", record.method, record.target, record.http_version,
+            record.status, record.body_bytes, record.duration,
+        )
+
+    def stats(self) -> dict[str, int]:
+        pool = self.pool
+        return {
+            "queued": pool.queued,
+            "busy_workers": pool.busy,
+            "idle_workers": pool.idle,
+            "threads": pool.threads,
+            "open_connections": len(self._connections),
+            "parked_connections": len(self.parker),
+        }
+
+    # -- what connections call ---------------------------------------------------------------
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def queued(self) -> int:
+        return self.pool.queued
+
+    def park(self, conn: Connection, deadline: float) -> bool:
+        if self._shutting_down:
+            return False
+        return self.parker.park(conn, deadline)
+
+    def connection_closed(self, conn: Connection) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def _wake_parked(self, conn: Connection) -> None:
+        conn.ready_at = time.monotonic()
+        if not self.pool.submit(conn.serve, force=True):
+            conn.close()
+
+    def _expire_parked(self, conn: Connection) -> None:
+        conn.expire()
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.pool.start()
+            self.parker.start()
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Accept connections until :meth:`shutdown` (socketserver semantics)."""
+        self._start()
+        self._is_shut_down.clear()
+        self._serving = True
+        selector = selectors.DefaultSelector()
+        try:
+            selector.register(self._wake_r, selectors.EVENT_READ, None)
+            for sock in self.listeners:
+                selector.register(sock, selectors.EVENT_READ, sock)
+            max_connections = self.config.max_connections
+            events: list[tuple[selectors.SelectorKey, int]]
+            while not self._stop_request:
+                if len(self._connections) >= max_connections:
+                    # at the limit: leave new connections in the backlog for a moment
+                    events = []
+                    time.sleep(0.01)
+                else:
+                    events = selector.select(poll_interval)
+                for key, _ in events:
+                    if key.data is None:
+                        self._drain_wake()
+                    else:
+                        self._accept_from(key.data)
+                self.service_actions()
+        finally:
+            selector.close()
+            self._stop_request = False
+            self._serving = False
+            self._is_shut_down.set()
+
+    def handle_request(self) -> None:
+        """Accept one connection and serve one request in this thread (socketserver semantics)."""
+        self._start()
+        timeout = self.timeout
+        selector = selectors.DefaultSelector()
+        try:
+            for sock in self.listeners:
+                selector.register(sock, selectors.EVENT_READ, sock)
+            events = selector.select(timeout)
+        finally:
+            selector.close()
+        if not events:
+            self.handle_timeout()
+            return
+        listener = events[0][0].data
+        try:
+            sock, address = listener.accept()
+        except OSError:
+            return
+        conn = self._adopt(sock, address, listener)
+        if conn is not None:
+            conn.max_requests = 1
+            conn.serve()
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _accept_from(self, listener: socket.socket) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.error("wsgikit: accept failed (%s); backing off", exc)
+                    time.sleep(0.05)
+                elif exc.errno not in (errno.ECONNABORTED, errno.EPROTO):
+                    log.error("wsgikit: accept failed: %s", exc)
+                return
+            conn = self._adopt(sock, address, listener)
+            if conn is not None and not self.pool.submit(conn.serve):
+                self._reject_busy(conn)
+
+    def _adopt(
+        self, sock: socket.socket, address: Any, listener: socket.socket
+    ) -> Optional[Connection]:
+        try:
+            if not self.verify_request(sock, address):
+                sock.close()
+                return None
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.ssl_context is not None:
+                sock = self.ssl_context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            conn = self.make_connection(sock, address, listener)
+        except Exception:
+            log.exception("wsgikit: could not set up a connection from %r", address)
+            sock.close()
+            return None
+        with self._lock:
+            self._connections.add(conn)
+        return conn
+
+    def _reject_busy(self, conn: Connection) -> None:
+        """Every worker busy and the queue full: 503 + Retry-After at once, never a hang."""
+        log.warning("wsgikit: all %d workers busy and %d requests queued: 503 to %s",
+                    self.pool.threads, self.pool.queued, conn.remote_addr)
+        sock = conn.sock
+        if not conn.tls:
+            data = error_response(
+                503, "server busy, retry shortly", server_header=self.config.server_header,
+                headers=[("Retry-After", "1")],
+            )
+            try:
+                sock.setblocking(False)
+                try:
+                    sock.recv(65536)  # what already arrived: so close() is not a reset
+                except OSError:
+                    pass
+                sock.send(data)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        conn.close()
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop serve_forever(), then let in-flight requests finish (``graceful_timeout``)."""
+        self._stop_request = True
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+        if self._serving:
+            self._is_shut_down.wait()
+        self.drain(self.config.graceful_timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """Close idle connections, finish in-flight requests within ``timeout``, close the rest.
+
+        Returns True if every in-flight request finished in time.
+        """
+        if self._drained:
+            return True
+        self._shutting_down = True
+        for conn in self.parker.stop():
+            conn.close()
+        finished = self.pool.shutdown(timeout)
+        with self._lock:
+            left = list(self._connections)
+        for conn in left:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)  # wakes a worker blocked on it
+            except OSError:
+                pass
+            conn.close()
+        if not finished:
+            log.warning("wsgikit: %d connection(s) still busy after %.1f s; closed",
+                        len(left), timeout)
+        self._drained = True
+        return finished
+
+    def server_close(self) -> None:
+        if not self._drained:
+            self.drain(0.0)
+        for sock in self.listeners:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        for path in self._unix_paths:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self._unix_paths = []
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _build_config(
+    config: Optional[ServerConfig],
+    host: Optional[str],
+    port: Optional[int],
+    options: dict[str, Any],
+) -> ServerConfig:
+    if host is not None:
+        options["host"] = host
+    if port is not None:
+        options["port"] = port
+    if config is None:
+        return ServerConfig.from_mapping(options)
+    return config.replace(**options) if options else config
+
+
+def make_server(
+    app: Any,
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    config: Optional[ServerConfig] = None,
+    *,
+    sockets: Optional[Iterable[socket.socket]] = None,
+    ssl_context: Any = None,
+    on_response: Optional[Callable[[ResponseRecord], None]] = None,
+    **options: Any,
+) -> Server:
+    """A bound, listening :class:`Server` for ``app``; call ``serve_forever()`` on it.
+
+    ``options`` are :class:`~wsgikit.config.ServerConfig` fields (``threads=16``...), applied
+    over ``config``. ``sockets`` are pre-bound listening sockets (inherited, systemd),
+    ``ssl_context`` turns on TLS, ``on_response`` receives a record after every response.
+    """
+    return Server(
+        app,
+        _build_config(config, host, port, options),
+        sockets=sockets,
+        ssl_context=ssl_context,
+        on_response=on_response,
+    )
+
+
+class _Terminate(KeyboardInterrupt):
+    """SIGTERM under :func:`serve`: stop like Ctrl-C (graceful)."""
+
+
+def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
+    raise _Terminate()
+
+
+def serve(
+    app: Any,
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    config: Optional[ServerConfig] = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` until Ctrl-C or SIGTERM, then shut down gracefully."""
+    server = make_server(app, host, port, config, **options)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with server:
+            for sock in server.listeners:
+                log.info("wsgikit: listening on %s", sock.getsockname())
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                log.info("wsgikit: shutting down (up to %.0f s for in-flight requests)",
+                         server.config.graceful_timeout)
+                server.drain(server.config.graceful_timeout)
     finally:
-        server.server_close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

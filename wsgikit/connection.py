@@ -1,0 +1,470 @@
+"""One client connection: the only place where sockets meet the ``http11`` parser.
+
+A worker thread runs :meth:`Connection.serve`: it reads, feeds the parser, runs each request
+through the :class:`~wsgikit.gateway.Gateway`, and decides keep-alive. Between requests it does
+not give the connection back at once: pipelined bytes already buffered are served straight
+away, and otherwise it waits a very short moment (``keepalive_linger``) for the client's next
+request, because on a busy keep-alive connection that request is usually already on its way and
+handing the connection to another thread costs more than the wait. Only when nothing comes (or
+other connections are queued and this one has had its turn) is it parked in the keep-alive
+selector, holding no worker.
+
+Timeouts, all distinct: a whole request head must arrive within ``header_timeout`` of its first
+byte (a new connection: of the accept), else 408 and close (slowloris); a body read may be silent
+for ``body_timeout``; an idle keep-alive connection lives ``keepalive_timeout``; each send may
+stall ``send_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Protocol
+
+from wsgikit.environ import build_environ
+from wsgikit.gateway import BodyInput, ClientDisconnected, Gateway, Outcome
+from wsgikit.http11 import (
+    NEED_DATA,
+    BodyChunk,
+    ConnectionClosed,
+    EndOfMessage,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+    RequestTimeout,
+    Trailers,
+    continue_response,
+    error_response,
+)
+
+if TYPE_CHECKING:
+    from wsgikit.config import ServerConfig
+
+__all__ = ["Connection", "ConnectionOwner", "ResponseRecord"]
+
+log = logging.getLogger("wsgikit.error")
+
+#: Requests a connection may serve in a row while other connections wait for a worker.
+TURN = 16
+#: Bytes asked of the kernel per recv.
+RECV_SIZE = 65536
+#: After an error response: how long and how much unread input is swallowed before closing, so
+#: the close does not become a reset that destroys the response in flight (lingering close).
+LINGER_SECONDS = 0.5
+LINGER_BYTES = 256 * 1024
+
+
+@dataclass
+class ResponseRecord:
+    """One finished request, for ``server.on_response`` (access log, metrics, introspection)."""
+
+    remote_addr: str
+    remote_port: str
+    method: str
+    target: str
+    http_version: str
+    status: int
+    body_bytes: int
+    duration: float
+    queue_wait: float
+    request_headers: tuple[tuple[str, str], ...]
+    response_headers: list[tuple[str, str]]
+    environ: dict[str, Any] = field(repr=False)
+    started: float = 0.0  # time.time() when the request's head was complete
+    keep_alive: bool = False
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from its server."""
+
+    config: ServerConfig
+    record_responses: bool
+
+    @property
+    def shutting_down(self) -> bool: ...
+
+    def get_app(self) -> Any: ...
+
+    def park(self, conn: Connection, deadline: float) -> bool: ...
+
+    def queued(self) -> int: ...
+
+    def on_response(self, record: ResponseRecord) -> None: ...
+
+    def connection_closed(self, conn: Connection) -> None: ...
+
+
+class Connection:
+    """A client socket and its parser; :meth:`serve` runs in a worker until it parks or closes."""
+
+    def __init__(
+        self,
+        owner: ConnectionOwner,
+        sock: socket.socket,
+        address: Any,
+        base_environ: dict[str, Any],
+        *,
+        accepted_at: Optional[float] = None,
+    ) -> None:
+        cfg = owner.config
+        self.owner = owner
+        self.config = cfg
+        self.sock = sock
+        if isinstance(address, tuple) and len(address) >= 2:
+            self.remote_addr, self.remote_port = str(address[0]), str(address[1])
+        else:
+            self.remote_addr, self.remote_port = "", ""
+        self.base_environ = base_environ
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        self._handshaken = not self.tls
+        self.parser = RequestParser(
+            max_request_line=cfg.max_request_line,
+            max_header_count=cfg.max_header_count,
+            max_field_bytes=cfg.max_field_bytes,
+            max_header_bytes=cfg.max_header_bytes,
+            max_body_bytes=cfg.max_body_bytes,
+            max_chunk_ext_bytes=cfg.max_chunk_ext_bytes,
+        )
+        now = time.monotonic() if accepted_at is None else accepted_at
+        self.accepted_at = now
+        self.ready_at = now  # when it last entered the worker queue (for queue_wait)
+        self.idle_since = now
+        self.head_started: Optional[float] = None
+        self.fresh = True  # no request served yet
+        self.closed = False
+        self.requests = 0
+        #: Close after this many requests (``handle_request()`` serves exactly one).
+        self.max_requests: Optional[int] = None
+        self._timeout: Optional[float] = -1.0
+        # per-request state
+        self._body_done = True
+        self._continue_sent = False
+        self.trailers: tuple[tuple[str, str], ...] = ()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.remote_addr}:{self.remote_port} requests={self.requests}>"
+
+    # -- the worker's entry point ------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Serve requests until the connection is parked or closed (runs in a worker)."""
+        queue_wait = time.monotonic() - self.ready_at
+        try:
+            if not self._handshaken and not self._handshake():
+                return
+            self._serve(queue_wait)
+        except ProtocolError as exc:
+            self._fail(exc)
+        except (ClientDisconnected, OSError):
+            self.close()
+        except Exception:
+            log.exception("wsgikit: internal error on %r", self)
+            self._fail(ProtocolError("internal server error"), status=500)
+
+    def _serve(self, queue_wait: float) -> None:
+        parser = self.parser
+        owner = self.owner
+        turn = 0
+        while True:
+            event = parser.next_event()
+            if event is NEED_DATA:
+                if not self._wait_for_bytes(turn):
+                    return
+                continue
+            if type(event) is RequestHead:
+                keep = self._handle(event, queue_wait)
+                queue_wait = 0.0
+                self.requests += 1
+                self.fresh = False
+                if not keep or owner.shutting_down:
+                    self.close()
+                    return
+                parser.start_next()
+                self.idle_since = time.monotonic()
+                self.head_started = None
+                turn += 1
+                continue
+            if type(event) is ConnectionClosed:
+                self.close()
+                return
+            log.error("wsgikit: unexpected parser event %r on %r; closing", event, self)
+            self.close()
+            return
+
+    def _wait_for_bytes(self, turn: int) -> bool:
+        """Read more of a head, lingering briefly; park if nothing comes. False: not ours now."""
+        cfg = self.config
+        parser = self.parser
+        now = time.monotonic()
+        in_message = parser.in_message
+        if in_message:
+            if self.head_started is None:
+                self.head_started = now
+            deadline = self.head_started + cfg.header_timeout
+        elif self.fresh:
+            deadline = self.accepted_at + cfg.header_timeout
+        else:
+            deadline = self.idle_since + cfg.keepalive_timeout
+        remaining = deadline - now
+        if remaining <= 0:
+            self.expire()
+            return False
+        if self.owner.shutting_down and not in_message and not self.fresh:
+            self.close()
+            return False
+        if self.tls and self.sock.pending():  # type: ignore[attr-defined]
+            wait: float = remaining
+        elif turn >= TURN and self.owner.queued() > 0:
+            wait = 0.0  # others are waiting: this connection has had its turn
+        else:
+            wait = min(cfg.keepalive_linger, remaining)
+        if wait > 0:
+            self._settimeout(wait)
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except (socket.timeout, ssl.SSLWantReadError):
+                data = None
+            if data is not None:
+                if not data and not in_message:
+                    self.close()  # a clean close between requests
+                    return False
+                if self.head_started is None:
+                    self.head_started = time.monotonic()
+                parser.feed(data)
+                return True
+        if not self.owner.park(self, deadline):
+            self.close()
+        return False
+
+    def expire(self) -> None:
+        """The deadline passed (called by a worker or the keep-alive thread): 408 or close."""
+        if self.parser.in_message:
+            log.info("wsgikit: %s:%s: request head not received in time (408)",
+                     self.remote_addr, self.remote_port)
+            try:
+                self.sock.setblocking(False)
+                self.sock.send(error_response(RequestTimeout("request head not received in time")))
+            except OSError:
+                pass
+        self.close()
+
+    def resume(self) -> None:
+        """Called when a parked connection became readable: read what came, then serve."""
+        self.ready_at = time.monotonic()
+
+    # -- one request --------------------------------------------------------------------------
+
+    def _handle(self, head: RequestHead, queue_wait: float) -> bool:
+        owner = self.owner
+        started = time.monotonic()
+        has_body = head.chunked or bool(head.content_length)
+        self._body_done = False
+        self._continue_sent = False
+        self.trailers = ()
+        on_first_read = self._send_continue if (head.expect_continue and has_body) else None
+        wsgi_input = BodyInput(self._pull_body, on_first_read)
+        environ = build_environ(
+            head,
+            self.base_environ,
+            wsgi_input=wsgi_input,
+            remote_addr=self.remote_addr,
+            remote_port=self.remote_port,
+            queue_wait=queue_wait,
+        )
+
+        def may_keep_alive() -> bool:
+            if not head.keep_alive or owner.shutting_down:
+                return False
+            if self.max_requests is not None and self.requests + 1 >= self.max_requests:
+                return False
+            if self._body_done or not has_body:
+                return True
+            if wsgi_input.error is not None:
+                return False
+            if head.expect_continue and not self._continue_sent:
+                return False  # the client may or may not send the body now: close
+            if head.content_length is not None:
+                return head.content_length - self._body_received <= self.config.max_drain_bytes
+            return True  # chunked: try to drain, close if it is too long
+
+        self._body_received = 0
+        gateway = Gateway(
+            owner.get_app(),
+            environ,
+            method=head.method,
+            http_version=head.http_version,
+            send=self._send,
+            keep_alive=may_keep_alive,
+            sendfile=None if self.tls else self._sendfile,
+            server_header=self.config.server_header,
+        )
+        outcome = gateway.run()
+        keep = outcome.keep_alive and may_keep_alive()
+        if keep and not self._body_done:
+            keep = self._drain(wsgi_input)
+        if owner.record_responses:
+            self._record(head, outcome, environ, started, queue_wait, keep)
+        return keep
+
+    def _record(
+        self,
+        head: RequestHead,
+        outcome: Outcome,
+        environ: dict[str, Any],
+        started: float,
+        queue_wait: float,
+        keep: bool,
+    ) -> None:
+        duration = time.monotonic() - started
+        record = ResponseRecord(
+            remote_addr=self.remote_addr,
+            remote_port=self.remote_port,
+            method=head.method,
+            target=head.target,
+            http_version=head.http_version,
+            status=outcome.status,
+            body_bytes=outcome.body_bytes,
+            duration=duration,
+            queue_wait=queue_wait,
+            request_headers=head.headers,
+            response_headers=outcome.headers,
+            environ=environ,
+            started=time.time() - duration,
+            keep_alive=keep,
+        )
+        try:
+            self.owner.on_response(record)
+        except Exception:
+            log.exception("wsgikit: on_response hook failed")
+
+    def _pull_body(self) -> bytes:
+        """The next decoded body bytes for ``wsgi.input``; ``b""`` at the end of the body."""
+        parser = self.parser
+        while True:
+            event = parser.next_event()
+            kind = type(event)
+            if kind is BodyChunk:
+                data: bytes = event.data  # type: ignore[union-attr]
+                if data:
+                    self._body_received += len(data)
+                    return data
+                continue
+            if kind is EndOfMessage:
+                self._body_done = True
+                return b""
+            if kind is Trailers:
+                self.trailers = event.headers  # type: ignore[union-attr]
+                continue
+            if event is NEED_DATA:
+                self._settimeout(self.config.body_timeout)
+                try:
+                    data = self.sock.recv(RECV_SIZE)
+                except socket.timeout:
+                    raise RequestTimeout(
+                        f"no request body bytes for {self.config.body_timeout:g} seconds"
+                    ) from None
+                except OSError as exc:
+                    raise ClientDisconnected(f"client went away mid-body: {exc}") from exc
+                if not data:
+                    raise ClientDisconnected("client closed the connection mid-body")
+                parser.feed(data)
+                continue
+            raise ProtocolError(f"unexpected parser event {event!r} inside a body")
+
+    def _drain(self, wsgi_input: BodyInput) -> bool:
+        """Read and discard the body the app left unread, up to ``max_drain_bytes``."""
+        budget = self.config.max_drain_bytes
+        try:
+            while not self._body_done:
+                data = self._pull_body()
+                budget -= len(data)
+                if budget < 0:
+                    return False
+        except (ProtocolError, OSError):
+            return False
+        return True
+
+    def _send_continue(self) -> None:
+        if not self._continue_sent:
+            self._continue_sent = True
+            self._send(continue_response())
+
+    # -- socket helpers -----------------------------------------------------------------------
+
+    def _settimeout(self, timeout: float) -> None:
+        if timeout != self._timeout:
+            self.sock.settimeout(timeout)
+            self._timeout = timeout
+
+    def _send(self, data: bytes) -> None:
+        self._settimeout(self.config.send_timeout)
+        self.sock.sendall(data)
+
+    def _sendfile(self, file: Any, offset: int, count: int) -> int:
+        self._settimeout(self.config.send_timeout)
+        return self.sock.sendfile(file, offset, count)
+
+    def _handshake(self) -> bool:
+        remaining = self.accepted_at + self.config.header_timeout - time.monotonic()
+        if remaining <= 0:
+            self.close()
+            return False
+        self._settimeout(remaining)
+        try:
+            self.sock.do_handshake()  # type: ignore[attr-defined]
+        except (OSError, ssl.SSLError) as exc:
+            log.info("wsgikit: TLS handshake with %s failed: %s", self.remote_addr, exc)
+            self.close()
+            return False
+        self._handshaken = True
+        return True
+
+    def _fail(self, exc: ProtocolError, status: Optional[int] = None) -> None:
+        """Answer a protocol error (once, short, ``Connection: close``) and close gently."""
+        if status is None:
+            log.info(
+                "wsgikit: %s:%s: %d %s", self.remote_addr, self.remote_port, exc.status, exc.reason
+            )
+        data = error_response(status if status is not None else exc,
+                              server_header=self.config.server_header)
+        try:
+            self._settimeout(min(self.config.send_timeout, 5.0))
+            self.sock.sendall(data)
+        except OSError:
+            self.close()
+            return
+        self._lingering_close()
+
+    def _lingering_close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            swallowed = 0
+            while swallowed < LINGER_BYTES:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._settimeout(remaining)
+                data = self.sock.recv(RECV_SIZE)
+                if not data:
+                    break
+                swallowed += len(data)
+        except OSError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.owner.connection_closed(self)

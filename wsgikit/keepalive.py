@@ -1,0 +1,195 @@
+"""One selector thread that parks idle connections so they hold no worker thread.
+
+A parked connection waits for the client's next bytes. When its socket becomes readable the
+parker hands it to ``on_ready`` (the server puts it back in the worker pool); when its deadline
+passes first, ``on_expire`` gets it (the server answers 408 to a half-sent head, or just closes).
+Ten thousand idle connections cost ten thousand file descriptors and one thread.
+
+On Linux (epoll) workers register sockets directly: epoll accepts new registrations while
+another thread waits on it, so parking costs one ``epoll_ctl`` and no wake-up. Other selectors
+get a wake-up byte through a socket pair.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import selectors
+import socket
+import threading
+import time
+from typing import Any, Callable, Protocol
+
+__all__ = ["Parkable", "KeepAliveParker"]
+
+log = logging.getLogger("wsgikit.error")
+
+#: Longest sleep of the selector thread: the precision of deadlines set while it sleeps.
+TICK = 0.05
+
+
+class Parkable(Protocol):
+    """What the parker needs from a connection."""
+
+    def fileno(self) -> int: ...
+
+
+class KeepAliveParker:
+    """Park connections until readable (``on_ready``) or past their deadline (``on_expire``)."""
+
+    def __init__(
+        self,
+        on_ready: Callable[[Any], None],
+        on_expire: Callable[[Any], None],
+        *,
+        name: str = "wsgikit-keepalive",
+    ) -> None:
+        self._on_ready = on_ready
+        self._on_expire = on_expire
+        self._selector = selectors.DefaultSelector()
+        self._direct = isinstance(self._selector, getattr(selectors, "EpollSelector", ()))
+        self._lock = threading.Lock()
+        self._parked: dict[int, tuple[Any, float, int]] = {}  # fd -> (conn, deadline, token)
+        self._deadlines: list[tuple[float, int, int]] = []  # heap of (deadline, token, fd)
+        self._tokens = itertools.count()
+        self._pending: list[tuple[Any, float]] = []  # non-epoll: registrations for the thread
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._running = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self._thread.start()
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def park(self, conn: Any, deadline: float) -> bool:
+        """Wait for ``conn`` to become readable before ``deadline`` (``time.monotonic()``).
+
+        False if the parker is stopped: the caller keeps the connection (and closes it).
+        """
+        if not self._running:
+            return False
+        if self._direct:
+            with self._lock:
+                if not self._running:
+                    return False
+                self._add(conn, deadline)
+            return True
+        with self._lock:
+            if not self._running:
+                return False
+            self._pending.append((conn, deadline))
+        self._wake()
+        return True
+
+    def stop(self, timeout: float = 5.0) -> list[Any]:
+        """Stop the thread; return the connections still parked (the caller closes them)."""
+        with self._lock:
+            was_running = self._running
+            self._running = False
+        if was_running:
+            self._wake()
+            if self._thread is not threading.current_thread():
+                self._thread.join(timeout)
+        with self._lock:
+            left = [conn for conn, _, _ in self._parked.values()]
+            left.extend(conn for conn, _ in self._pending)
+            for fd in list(self._parked):
+                self._unregister(fd)
+            self._parked.clear()
+            self._pending.clear()
+            self._deadlines.clear()
+        try:
+            self._selector.close()
+        finally:
+            self._wake_r.close()
+            self._wake_w.close()
+        return left
+
+    # -- internals (called with the lock held, or from the parker thread) ------------------------
+
+    def _add(self, conn: Any, deadline: float) -> None:
+        fd = conn.fileno()
+        token = next(self._tokens)
+        self._parked[fd] = (conn, deadline, token)
+        heapq.heappush(self._deadlines, (deadline, token, fd))
+        try:
+            self._selector.register(fd, selectors.EVENT_READ, conn)
+        except (KeyError, ValueError, OSError):
+            self._parked.pop(fd, None)
+            raise
+
+    def _unregister(self, fd: int) -> None:
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # buffer full: a wake-up is already pending
+
+    def _run(self) -> None:
+        select = self._selector.select
+        while self._running:
+            try:
+                events = select(TICK)
+            except OSError:  # a socket closed under us; the next pass is clean
+                events = []
+            ready = []
+            with self._lock:
+                if not self._running:
+                    break
+                for key, _ in events:
+                    if key.data is None:
+                        try:
+                            while self._wake_r.recv(4096):
+                                pass
+                        except OSError:
+                            pass
+                        continue
+                    fd = key.fd
+                    entry = self._parked.pop(fd, None)
+                    self._unregister(fd)
+                    if entry is not None:
+                        ready.append(entry[0])
+                for conn, deadline in self._pending:
+                    try:
+                        self._add(conn, deadline)
+                    except (KeyError, ValueError, OSError):
+                        ready.append(conn)  # let the worker see the error and close it
+                self._pending.clear()
+                expired = self._pop_expired(time.monotonic())
+            for conn in ready:
+                self._call(self._on_ready, conn)
+            for conn in expired:
+                self._call(self._on_expire, conn)
+
+    def _pop_expired(self, now: float) -> list[Any]:
+        expired = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, token, fd = heapq.heappop(heap)
+            entry = self._parked.get(fd)
+            if entry is None or entry[2] != token:
+                continue  # woke up earlier, or parked again since
+            del self._parked[fd]
+            self._unregister(fd)
+            expired.append(entry[0])
+        return expired
+
+    @staticmethod
+    def _call(callback: Callable[[Any], None], conn: Any) -> None:
+        try:
+            callback(conn)
+        except Exception:
+            log.exception("wsgikit: keep-alive callback failed for %r", conn)
