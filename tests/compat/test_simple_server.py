@@ -47,9 +47,9 @@ def serve() -> Iterator[Callable[..., WSGIServer]]:
 
 def raw(server: WSGIServer, request: bytes) -> bytes:
     """Send raw bytes, read until the server closes (one request per connection)."""
-    with socket.create_connection(server.server_address[:2], timeout=TIMEOUT) as sock:
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=TIMEOUT) as sock:
         sock.sendall(request)
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             data = sock.recv(65536)
             if not data:
@@ -70,7 +70,7 @@ def body_of(response: bytes) -> Any:
 
 def test_demo_app_answers_through_http_client(serve: Callable[..., WSGIServer]) -> None:
     server = serve(demo_app)
-    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=TIMEOUT)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=TIMEOUT)
     conn.request("GET", "/hello?x=1")
     response = conn.getresponse()
     body = response.read().decode()

@@ -59,11 +59,11 @@ def wsgiref_aliased_to_wsgikit() -> Iterator[dict[str, types.ModuleType]]:
     try:
         yield replaced
     finally:
-        for name, module in saved.items():
-            if module is None:
+        for name, previous in saved.items():
+            if previous is None:
                 sys.modules.pop(name, None)
             else:
-                sys.modules[name] = module
+                sys.modules[name] = previous
 
 
 def load_test_wsgiref() -> types.ModuleType:
