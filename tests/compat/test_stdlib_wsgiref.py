@@ -7,7 +7,9 @@ failure, error, skip or unexpected success fails this test, with unittest's repo
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import sys
 import unittest
 
 import pytest
@@ -26,6 +28,12 @@ def _load() -> object:
         if IN_CI:
             pytest.fail(f"CI=true: {message}", pytrace=False)
         pytest.skip(message)
+    except ImportError as exc:
+        pytest.fail(
+            f"a wsgikit module that test_wsgiref needs cannot be imported ({exc}); "
+            "the yardstick never falls back to the standard library's wsgiref",
+            pytrace=False,
+        )
 
 
 def test_aliases_point_at_wsgikit() -> None:
@@ -59,8 +67,17 @@ def test_missing_target_module_fails_instead_of_falling_back(
 ) -> None:
     """If a wsgikit module cannot be imported, loading fails; the stdlib is never used."""
     monkeypatch.setitem(yardstick.ALIASES, "wsgiref.util", "wsgikit._no_such_module")
-    with pytest.raises(ImportError):
-        _load()
+    with pytest.raises(ImportError, match="wsgikit._no_such_module"):
+        yardstick.load_test_wsgiref()
+    assert "wsgikit._no_such_module" not in sys.modules
+    assert sys.modules.get("wsgiref") is None or sys.modules["wsgiref"].__file__
+
+
+def test_missing_test_package_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without Lib/test (Debian's libpython3.X-testsuite) the loader says so by name."""
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(yardstick.TestSuiteMissing, match="test_wsgiref"):
+        yardstick.find_test_wsgiref()
 
 
 def test_stdlib_test_wsgiref_passes_on_wsgikit() -> None:
