@@ -253,6 +253,8 @@ class RequestParser:
 
     def feed(self, data: bytes) -> None:
         """Add received bytes; ``b""`` means the peer closed its side (EOF)."""
+        if self._error is not None:
+            raise self._error
         if self._eof:
             if data:
                 raise RuntimeError("feed() called with data after EOF")
@@ -446,10 +448,11 @@ class RequestParser:
             cr = buf.find(b"\r", cr + 1, stop - 1)
         # The next search may start 3 bytes back: a terminator can straddle two feeds.
         self._scanned = max(0, avail - 3)
+        # A trailing CR may be the start of the CRLF that ends the line: do not count it.
         if self._line_start == 0:
-            if avail > self.max_request_line:
+            if avail > self.max_request_line + 1:
                 raise URITooLong(f"request line longer than {self.max_request_line} bytes")
-        elif avail - self._line_start > self.max_field_bytes:
+        elif avail - self._line_start > self.max_field_bytes + 1:
             raise HeaderFieldsTooLarge(
                 f"header field line longer than {self.max_field_bytes} bytes"
             )
@@ -472,10 +475,6 @@ class RequestParser:
                 raise BadRequest("bare LF in the request head (lines must end with CRLF)")
             if "\r" in line:
                 raise BadRequest("bare CR in the request line")
-            if line == HTTP2_PREFACE_LINE:
-                raise HTTPVersionNotSupported(
-                    "HTTP/2 connection preface received; this server speaks HTTP/1.1 only"
-                )
             if HTTP09_LINE_RE.fullmatch(line):
                 raise BadRequest("HTTP/0.9 request line (no HTTP version) is not supported")
             raise BadRequest(f"malformed request line {_shorten(line)}")
@@ -501,10 +500,10 @@ class RequestParser:
             raise HeaderFieldsTooLarge(f"more than {self.max_header_count} header fields")
         if len(text) - block_start > self.max_field_bytes:
             limit = self.max_field_bytes
-            for name, value in raw:
-                if len(name) + len(value) + 1 > limit:
+            for line in text[block_start:].split("\r\n"):
+                if len(line) > limit:
                     raise HeaderFieldsTooLarge(
-                        f"header field {_shorten(name)} longer than {limit} bytes"
+                        f"header field {_shorten(line.partition(':')[0])} longer than {limit} bytes"
                     )
         headers: Headers = tuple([(n.lower(), v.rstrip(" \t")) for n, v in raw])
 
