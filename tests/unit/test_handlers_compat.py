@@ -209,3 +209,31 @@ def test_hop_by_hop_error_is_a_value_error_too() -> None:
         h.start_response("200 OK", [("Keep-Alive", "timeout=5")])
     assert issubclass(StartResponseError, ValueError)
     assert h.headers is None and h.status is None  # nothing recorded for a refused call
+
+
+def test_read_environ_matches_wsgiref(monkeypatch: pytest.MonkeyPatch) -> None:
+    import wsgiref.handlers
+
+    from wsgikit.handlers import read_environ
+
+    monkeypatch.setenv("PATH_INFO", "/caf\xe9")  # re-encoded to latin-1 native strings
+    monkeypatch.setenv("HTTP_X_A", "\u20ac")
+    monkeypatch.setenv("REDIRECT_QUERY_STRING", "q=\xe9")
+    monkeypatch.setenv("NOT_A_REQUEST_VAR", "\xe9")
+    ours = read_environ()
+    assert ours == wsgiref.handlers.read_environ()
+    assert ours["HTTP_X_A"] == "\u20ac".encode(sys.getfilesystemencoding()).decode("latin-1")
+
+
+def test_iis_cgi_handler_strips_the_duplicated_script_name() -> None:
+    code = (
+        "from wsgikit.handlers import IISCGIHandler\n"
+        "def app(e, s):\n"
+        "    s('200 OK', [])\n"
+        "    return [(e['SCRIPT_NAME'] + '|' + e['PATH_INFO']).encode('latin-1')]\n"
+        "IISCGIHandler().run(app)\n"
+    )
+    env = {**os.environ, "REQUEST_METHOD": "GET", "SCRIPT_NAME": "/app.py",
+           "PATH_INFO": "/app.py/users/1", "SERVER_PROTOCOL": "HTTP/1.0"}  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=60)
+    assert run.stdout.endswith(b"\r\n\r\n/app.py|/users/1"), run.stderr
