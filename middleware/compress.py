@@ -1,0 +1,149 @@
+"""gzip responses for clients that ask for it, streaming chunk by chunk."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, Optional
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from middleware._wsgi import (
+    ClosingIterator,
+    ExcInfo,
+    Headers,
+    add_vary,
+    close_iterable,
+    encoding_quality,
+    get_header,
+    remove_header,
+    set_header,
+)
+
+#: Types worth compressing; everything else (images, video, archives, fonts) already is.
+DEFAULT_TYPES = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/xhtml+xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/ld+json",
+    "application/manifest+json",
+    "application/wasm",
+    "image/svg+xml",
+    "+json",
+    "+xml",
+)
+_NO_BODY = ("1", "204", "304")
+
+
+class CompressMiddleware:
+    """gzip the response when Accept-Encoding allows it (q-values honoured, ``q=0`` refuses).
+
+    Skipped for HEAD, 1xx/204/304, 206, responses that already have a Content-Encoding,
+    ``Cache-Control: no-transform``, types not in ``types`` and bodies whose Content-Length is
+    below ``min_size``. Each chunk the app yields is compressed and flushed at once, so
+    streaming responses keep streaming; Content-Length is removed, ``Vary: Accept-Encoding``
+    added and a strong ETag weakened.
+
+    Reads REQUEST_METHOD and HTTP_ACCEPT_ENCODING. Writes nothing to the environ.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        min_size: int = 500,
+        level: int = 6,
+        types: Iterable[str] = DEFAULT_TYPES,
+    ) -> None:
+        if not callable(app):
+            raise TypeError("app must be a WSGI callable")
+        if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
+            raise ValueError(f"min_size must be a non-negative int, got {min_size!r}")
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
+            raise ValueError(f"level must be an int from 1 to 9, got {level!r}")
+        if isinstance(types, str):
+            raise TypeError("types must be a list of media types, not one string")
+        self.app = app
+        self.min_size = min_size
+        self.level = level
+        self.types = tuple(t.lower() for t in types)
+
+    def compressible(self, content_type: Optional[str]) -> bool:
+        """True for a media type in ``types`` (prefixes ending in '/', suffixes like '+json')."""
+        if not content_type:
+            return False
+        media = content_type.split(";", 1)[0].strip().lower()
+        for pattern in self.types:
+            if pattern.endswith("/") and media.startswith(pattern):
+                return True
+            if pattern.startswith("+") and media.endswith(pattern):
+                return True
+            if media == pattern:
+                return True
+        return False
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        wants_gzip = (
+            environ.get("REQUEST_METHOD") != "HEAD"
+            and encoding_quality(environ.get("HTTP_ACCEPT_ENCODING"), "gzip") > 0
+        )
+        state: dict[str, Any] = {"compressor": None}
+
+        def edit(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
+            code = status[:3]
+            content_type = get_header(headers, "Content-Type")
+            eligible = (
+                not code.startswith(_NO_BODY)
+                and code != "206"
+                and get_header(headers, "Content-Encoding") is None
+                and "no-transform" not in (get_header(headers, "Cache-Control") or "").lower()
+                and self.compressible(content_type)
+            )
+            if eligible:
+                headers = add_vary(headers, "Accept-Encoding")
+            length = get_header(headers, "Content-Length")
+            small = length is not None and length.isdigit() and int(length) < self.min_size
+            if eligible and wants_gzip and not small:
+                compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+                state["compressor"] = compressor
+                headers = set_header(remove_header(headers, "Content-Length"),
+                                     "Content-Encoding", "gzip")
+                etag = get_header(headers, "ETag")
+                if etag and not etag.startswith("W/"):
+                    headers = set_header(headers, "ETag", "W/" + etag)
+            else:
+                state["compressor"] = None
+            if exc_info is not None:
+                write = start_response(status, headers, exc_info)
+            else:
+                write = start_response(status, headers)
+            compressor = state["compressor"]
+            if compressor is None:
+                return write
+            return lambda data: write(_squeeze(compressor, data))
+
+        result = self.app(environ, edit)  # type: ignore[arg-type]
+        return ClosingIterator(_compress_stream(result, state), [lambda: close_iterable(result)])
+
+
+def _squeeze(compressor: Any, data: bytes) -> bytes:
+    """Compress ``data`` and flush so the client can decode everything sent so far."""
+    if not data:
+        return b""
+    return bytes(compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))
+
+
+def _compress_stream(result: Iterable[bytes], state: dict[str, Any]) -> Iterator[bytes]:
+    for chunk in result:
+        compressor = state["compressor"]
+        if compressor is None:
+            yield chunk
+        elif chunk:
+            yield _squeeze(compressor, chunk)
+    compressor = state["compressor"]
+    if compressor is not None:
+        yield bytes(compressor.flush(zlib.Z_FINISH))
+

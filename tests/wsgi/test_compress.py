@@ -1,0 +1,173 @@
+"""CompressMiddleware: negotiation, skips, streaming, headers."""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, Optional
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
+    import webtest
+
+from middleware.compress import CompressMiddleware
+
+try:
+    from wsgikit.validate import validator
+except ImportError:  # until the validator lands
+    from wsgiref.validate import validator
+
+TEXT = b"hello compressible world " * 100
+
+
+def make_app(body: bytes = TEXT, status: str = "200 OK", content_type: str = "text/plain",
+             length: bool = True, extra: Optional[list[tuple[str, str]]] = None) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        no_body = status[:3] in ("204", "304")
+        headers = [*([] if no_body else [("Content-Type", content_type)]), *(extra or [])]
+        if length and not no_body:
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body] if status[:3] not in ("204", "304") else []
+    return app
+
+
+class Wire:
+    """What the server receives (WebTest would transparently gunzip the body)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+
+    def header(self, name: str) -> Optional[str]:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        def record(status: str, headers: Any, exc_info: Any = None) -> Any:
+            self.status, self.headers = status, list(headers)
+            return start_response(status, headers)
+
+        self.chunks = list(self.app(environ, record))
+        return self.chunks
+
+
+def run(app: Any, method: str = "GET", accept: Optional[str] = "gzip", **options: Any
+        ) -> tuple[Wire, Any]:
+    wire = Wire(validator(CompressMiddleware(app, **options)))
+    headers = {"Accept-Encoding": accept} if accept is not None else {}
+    res = webtest.TestApp(wire).request("/", method=method, headers=headers)
+    return wire, res
+
+
+def test_gzip_when_accepted() -> None:
+    wire, res = run(make_app())
+    assert wire.header("Content-Encoding") == "gzip"
+    assert wire.header("Vary") == "Accept-Encoding"
+    assert wire.header("Content-Length") is None
+    assert gzip.decompress(b"".join(wire.chunks)) == TEXT
+    assert len(b"".join(wire.chunks)) < len(TEXT)
+    assert res.body == TEXT
+
+
+@pytest.mark.parametrize(
+    ("accept", "compressed"),
+    [("gzip", True), ("GZIP;q=0.5", True), ("*", True), ("br, gzip;q=0.1", True),
+     ("gzip;q=0", False), ("identity", False), ("br", False), ("*;q=0", False), (None, False),
+     ("deflate, *;q=0", False)],
+)
+def test_accept_encoding_q_values(accept: Optional[str], compressed: bool) -> None:
+    wire, _ = run(make_app(), accept=accept)
+    assert (wire.header("Content-Encoding") == "gzip") is compressed
+    assert wire.header("Vary") == "Accept-Encoding"
+
+
+@pytest.mark.parametrize(
+    "app",
+    [make_app(body=b"tiny"), make_app(content_type="image/png"),
+     make_app(body=gzip.compress(TEXT), extra=[("Content-Encoding", "gzip")]), make_app(status="204 No Content", body=b""),
+     make_app(status="304 Not Modified", body=b""), make_app(extra=[("Cache-Control",
+                                                                     "no-transform")]),
+     make_app(status="206 Partial Content", extra=[("Content-Range", "bytes 0-2499/9999")])],
+    ids=["small", "png", "already-encoded", "204", "304", "no-transform", "206"],
+)
+def test_skipped(app: Any) -> None:
+    wire, _ = run(app)
+    body = b"".join(wire.chunks)
+    if wire.header("Content-Encoding") == "gzip":  # the app's own encoding, not done twice
+        assert gzip.decompress(body) == TEXT
+    else:
+        assert not body.startswith(b"\x1f\x8b")
+
+
+def test_head_is_not_compressed() -> None:
+    wire, res = run(make_app(), method="HEAD")
+    assert wire.header("Content-Encoding") is None
+    assert wire.header("Content-Length") == str(len(TEXT))
+
+
+def test_compressible_types() -> None:
+    for content_type in ("application/json", "application/vnd.api+json", "image/svg+xml",
+                         "text/html; charset=utf-8"):
+        wire, _ = run(make_app(content_type=content_type))
+        assert wire.header("Content-Encoding") == "gzip", content_type
+
+
+def test_strong_etag_weakened() -> None:
+    wire, _ = run(make_app(extra=[("ETag", '"abc"')]))
+    assert wire.header("ETag") == 'W/"abc"'
+
+
+def test_streaming_each_chunk_decodable_as_it_arrives() -> None:
+    def streaming(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        for i in range(3):
+            yield f"data: event {i}\n\n".encode()
+
+    wire = CompressMiddleware(streaming, min_size=0)
+    environ = webtest.TestRequest.blank("/", headers={"Accept-Encoding": "gzip"}).environ
+    result = wire(environ, lambda status, headers, exc_info=None: None)
+    decoder = zlib.decompressobj(31)
+    iterator = iter(result)
+    for i in range(3):
+        # each event is readable by the client before the next is produced
+        assert decoder.decompress(next(iterator)) == f"data: event {i}\n\n".encode()
+    tail = b"".join(iterator)
+    assert decoder.decompress(tail) == b"" and decoder.eof
+    result.close()  # type: ignore[attr-defined]
+
+
+def test_write_callable_is_compressed() -> None:
+    def legacy(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(TEXT[:1000])
+        return [TEXT[1000:]]
+
+    wire, res = run(legacy)
+    assert res.body == TEXT
+
+
+def test_lazy_start_response_in_generator() -> None:
+    def gen(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield TEXT
+
+    wire, res = run(gen)
+    assert wire.header("Content-Encoding") == "gzip" and res.body == TEXT
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"min_size": -1}, ValueError), ({"level": 0}, ValueError), ({"level": True}, ValueError),
+     ({"types": "text/"}, TypeError)],
+)
+def test_bad_options(options: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        CompressMiddleware(make_app(), **options)
+    with pytest.raises(TypeError):
+        CompressMiddleware(None)  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""DispatchMiddleware: prefixes and hosts, SCRIPT_NAME/PATH_INFO moves, 404."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
+    import webtest
+
+from middleware.dispatch import DispatchMiddleware
+
+try:
+    from wsgikit.validate import validator
+except ImportError:  # until the validator lands
+    from wsgiref.validate import validator
+
+
+def echo(name: str) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        body = json.dumps({"app": name, "script": environ["SCRIPT_NAME"],
+                           "path": environ["PATH_INFO"]}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+    return app
+
+
+def client(**options: Any) -> webtest.TestApp:
+    return webtest.TestApp(validator(DispatchMiddleware(**options)))
+
+
+MOUNTS = {"/api": echo("api"), "/api/v2": echo("v2"), "/café": echo("cafe")}
+
+
+@pytest.mark.parametrize(
+    ("path", "app", "script", "path_info"),
+    [("/api", "api", "/api", ""), ("/api/", "api", "/api", "/"),
+     ("/api/users/7", "api", "/api", "/users/7"), ("/api/v2/x", "v2", "/api/v2", "/x"),
+     ("/api/v2", "v2", "/api/v2", ""), ("/api/v20", "api", "/api", "/v20"),
+     ("/caf%C3%A9/menu", "cafe", "/caf\xc3\xa9", "/menu"),
+     ("/apix", "root", "", "/apix"), ("/", "root", "", "/")],
+)
+def test_prefixes(path: str, app: str, script: str, path_info: str) -> None:
+    data = client(app=echo("root"), mounts=MOUNTS).get(path).json
+    assert data == {"app": app, "script": script, "path": path_info}
+
+
+def test_existing_script_name_is_extended() -> None:
+    res = client(app=None, mounts=MOUNTS).get("/api/x", extra_environ={"SCRIPT_NAME": "/outer"})
+    assert res.json == {"app": "api", "script": "/outer/api", "path": "/x"}
+
+
+def test_404_when_nothing_matches() -> None:
+    res = client(mounts=MOUNTS).get("/nothing", status=404)
+    assert b"no application is mounted" in res.body
+    assert client(mounts=MOUNTS).head("/nothing", status=404).body == b""
+
+
+def test_hosts_before_paths() -> None:
+    app = client(app=echo("root"), mounts=MOUNTS, hosts={"API.example.com": echo("host")})
+    assert app.get("/api/x", headers={"Host": "api.example.com:8080"}).json["app"] == "host"
+    assert app.get("/api/x", headers={"Host": "API.EXAMPLE.COM."}).json["app"] == "host"
+    assert app.get("/api/x", headers={"Host": "other.example.com"}).json["app"] == "api"
+
+
+def test_nested_dispatchers() -> None:
+    inner = DispatchMiddleware(mounts={"/b": echo("b")})
+    res = client(mounts={"/a": inner}).get("/a/b/c")
+    assert res.json == {"app": "b", "script": "/a/b", "path": "/c"}
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"mounts": {"api": echo("x")}}, ValueError), ({"mounts": {"/": echo("x")}}, ValueError),
+     ({"mounts": {"/api/": echo("x")}}, ValueError), ({"mounts": {"/a?b": echo("x")}}, ValueError),
+     ({"mounts": {"/api": "not callable"}}, TypeError),
+     ({"hosts": {"example.com:80": echo("x")}}, ValueError),
+     ({"hosts": {"example.com": 3}}, TypeError), ({"app": "nope"}, TypeError)],
+)
+def test_bad_options(options: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        DispatchMiddleware(**options)
