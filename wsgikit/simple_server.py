@@ -9,9 +9,11 @@ Python Software Foundation, PSF licence).
 
 Differences from wsgiref (see docs/wsgiref.rst): request headers whose names contain ``_`` are
 dropped (a client could otherwise spoof ``X-Forwarded-For`` as ``X_Forwarded_For``, since both
-map to ``HTTP_X_FORWARDED_FOR``); an invalid ``Content-Length`` is answered 400 and a request
-with ``Transfer-Encoding`` 501 (this server cannot decode it) instead of handing the app a body it
-cannot delimit; and the per-request environ does not contain the server's ``os.environ``.
+map to ``HTTP_X_FORWARDED_FOR``); a malformed header line, obs-fold or an invalid
+``Content-Length`` is answered 400 and a request with ``Transfer-Encoding`` 501 (this server
+cannot decode it) instead of handing the app a head it misread or a body it cannot delimit;
+``wsgi.input`` ends at Content-Length; sockets time out after 60 s; and the per-request environ
+does not contain the server's ``os.environ``.
 """
 
 from __future__ import annotations
@@ -180,8 +182,18 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def get_stderr(self) -> Any:
         return sys.stderr
 
-    def _framing_error(self) -> Optional[tuple[int, str]]:
-        """Return (status, reason) if the request body cannot be delimited safely."""
+    def _request_error(self) -> Optional[tuple[int, str]]:
+        """Return (status, reason) if the head is malformed or the body cannot be delimited.
+
+        ``http.client.parse_headers`` stops at the first malformed line (``X-A : 1``,
+        ``X B: 1``) and treats the rest of the head as body, silently dropping headers; and it
+        keeps obs-fold continuations (CR LF inside a value). RFC 9112 5 asks for a 400.
+        """
+        if self.headers.defects:
+            return 400, "Malformed header line"
+        for _name, value in self.headers.items():
+            if "\r" in value or "\n" in value:
+                return 400, "Obsolete line folding is not accepted"
         lengths = self.headers.get_all("content-length") or []
         if len(lengths) > 1 or (lengths and not _CONTENT_LENGTH.match(lengths[0].strip())):
             return 400, "Invalid Content-Length"
@@ -202,7 +214,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         if not self.parse_request():  # an error response has been sent
             return
 
-        problem = self._framing_error()
+        problem = self._request_error()
         if problem is not None:
             self.close_connection = True
             self.send_error(*problem)

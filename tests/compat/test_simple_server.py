@@ -121,6 +121,9 @@ def test_request_environ_has_no_server_process_environment(
         (b"Content-Length: -1\r\n", b"400"),
         (b"Content-Length: 1\r\nContent-Length: 2\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n", b"501"),
+        (b"X-A: 1\r\n folded\r\n", b"400"),
+        (b"X-A : 1\r\n", b"400"),  # http.client would silently drop every header
+        (b"X B: 1\r\nContent-Length: 0\r\n", b"400"),
     ],
 )
 def test_undelimitable_bodies_are_refused_before_the_app_runs(
