@@ -474,7 +474,7 @@ class CookieMiddleware:
 
         def log() -> None:
             if self.log_problems and cookies.problems:
-                errors = environ.get("wsgi.errors", sys.stderr)
+                errors: Any = environ.get("wsgi.errors") or sys.stderr
                 for problem in cookies.problems:
                     errors.write(f"wsgikit.cookies: dropped {problem.text!r}: {problem.reason}\n")
 

@@ -28,7 +28,7 @@ from middleware.cookies import (
     build_set_cookie,
     parse_cookie_header,
 )
-from middleware.signing import InvalidSignature, Key, Signer
+from middleware.signing import ExpiredSignature, InvalidSignature, Key, Signer
 
 __all__ = [
     "CookieStore",
@@ -161,12 +161,21 @@ class CookieStore:
 class Session(MutableMapping[str, Any]):
     """The visitor's session: a dict of JSON values plus ``regenerate()`` and ``clear()``.
 
+    ``new`` is true when no stored session was found; ``problem`` then says why, if the
+    client did send a session cookie (bad signature, expired, unknown id).
     Assigning or deleting a key marks it modified; a change inside a nested value does not,
     so set ``session.modified = True`` after ``session["cart"].append(item)``.
     """
 
-    def __init__(self, data: Optional[dict[str, Any]] = None, *, sid: Optional[str] = None):
+    def __init__(
+        self,
+        data: Optional[dict[str, Any]] = None,
+        *,
+        sid: Optional[str] = None,
+        problem: Optional[str] = None,
+    ) -> None:
         self._data: dict[str, Any] = dict(data or {})
+        self.problem = problem  # why a session cookie sent by the client was not used
         self.sid = sid  # None: new session (or cookie store)
         self.old_sid: Optional[str] = None
         self.modified = False
@@ -267,18 +276,23 @@ class SessionMiddleware:
         # Check the cookie options now, not on the first request.
         build_set_cookie(cookie_name, "x", secure=True, max_age=max_age, **self.cookie_options)
 
-    def _load(self, value: Optional[str]) -> Session:
-        if value is None:
-            return Session()
+    def _load(self, value: str) -> Session:
+        """The session ``value`` names; a fresh one (with ``problem`` saying why) if refused."""
         try:
             if self.store is None:
                 data = self.signer.loads(value)
-                return Session(data) if isinstance(data, dict) else Session()
+                if isinstance(data, dict):
+                    return Session(data)
+                return Session(problem="session cookie does not hold a JSON object")
             sid = self.signer.unsign(value)
+        except ExpiredSignature:
+            return Session(problem="session cookie expired")
         except InvalidSignature:
-            return Session()
+            return Session(problem="session cookie has a bad signature")
         stored = self.store.load(sid)
-        return Session() if stored is None else Session(stored, sid=sid)
+        if stored is None:
+            return Session(problem="session id unknown to the store (expired or revoked)")
+        return Session(stored, sid=sid)
 
     def _headers(self, session: Session, had_cookie: bool, https: bool) -> Headers:
         if not session.modified:

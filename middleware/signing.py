@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 import itsdangerous
 
@@ -104,7 +104,7 @@ class Signer:
         """The original string; raise InvalidSignature or ExpiredSignature."""
         limit = _check_max_age(max_age) if max_age is not None else self.max_age
         try:
-            return self._signer.unsign(signed, max_age=limit).decode("utf-8")
+            return self._signer.unsign(signed, max_age=cast(Optional[int], limit)).decode("utf-8")
         except itsdangerous.SignatureExpired as exc:
             raise self._expired(exc, limit) from None
         except (itsdangerous.BadSignature, UnicodeError) as exc:
@@ -121,7 +121,7 @@ class Signer:
         """The data ``dumps`` signed; raise InvalidSignature or ExpiredSignature."""
         limit = _check_max_age(max_age) if max_age is not None else self.max_age
         try:
-            return self._serializer.loads(signed, max_age=limit)
+            return self._serializer.loads(signed, max_age=cast(Optional[int], limit))
         except itsdangerous.SignatureExpired as exc:
             raise self._expired(exc, limit) from None
         except itsdangerous.BadData as exc:

@@ -46,7 +46,8 @@ def session_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]
         session["blob"] = BLOB  # random, so zlib cannot shrink it
     elif path == "/nested":
         session.setdefault("items", []).append(1)
-    body = json.dumps({"data": dict(session), "sid": session.sid}).encode()
+    body = json.dumps({"data": dict(session), "sid": session.sid, "problem": session.problem})
+    body = body.encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]
 
@@ -137,6 +138,8 @@ def test_tampered_cookie_is_a_fresh_session(store: Optional[MemoryStore]) -> Non
     forged = value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB")
     fresh = make(store).get("/", headers={"Cookie": f"session={forged}"})
     assert fresh.json["data"] == {}
+    assert fresh.json["problem"] == "session cookie has a bad signature"
+    assert make(store).get("/").json["problem"] is None  # no cookie, no problem
 
 
 def test_forged_payload_is_refused() -> None:
@@ -172,6 +175,15 @@ def test_expired_sessions_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
         stale = signer.dumps({"user": "alice"})
     res = make(max_age=60).get("/", headers={"Cookie": f"session={stale}"})
     assert res.json["data"] == {}
+    assert res.json["problem"] == "session cookie expired"
+
+
+def test_unknown_session_id_is_a_fresh_session() -> None:
+    store = MemoryStore()
+    signed_id = Signer([KEY], salt="wsgikit.session").sign("never-stored")
+    res = make(store).get("/", headers={"Cookie": f"session={signed_id}"})
+    assert res.json["data"] == {}
+    assert "unknown to the store" in res.json["problem"]
 
 
 def test_memory_store_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
