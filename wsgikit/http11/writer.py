@@ -203,7 +203,8 @@ class ResponseWriter:
                 raise
             raise ResponseError(f"headers must be a list of (str, str) tuples: {exc}") from None
         block = "".join(lines)
-        if not _HEADER_BLOCK_RE.fullmatch(block):
+        # A CRLF inside a value would pass the block pattern as two lines: count them too.
+        if not _HEADER_BLOCK_RE.fullmatch(block) or block.count("\r\n") != len(lines):
             raise ResponseError(_explain_bad_header(lines))
         framing = response_framing(
             request_method=self.request_method,
@@ -284,7 +285,8 @@ class ResponseWriter:
                 raise ResponseError(f"field {name!r} is not allowed in a trailer section")
             lines.append(name + ": " + value + "\r\n")
         block = "".join(lines)
-        if not _HEADER_BLOCK_RE.fullmatch(block):
+        # A CRLF inside a value would pass the block pattern as two lines: count them too.
+        if not _HEADER_BLOCK_RE.fullmatch(block) or block.count("\r\n") != len(lines):
             raise ResponseError(_explain_bad_header(lines))
         try:
             return b"0\r\n" + block.encode("latin-1") + b"\r\n"
@@ -294,7 +296,7 @@ class ResponseWriter:
 
 def _explain_bad_header(lines: list[str]) -> str:
     for line in lines:
-        if not _HEADER_BLOCK_RE.fullmatch(line):
+        if not _HEADER_BLOCK_RE.fullmatch(line) or line.count("\r\n") != 1:
             name = line.partition(": ")[0]
             if not re.fullmatch(rf"[{TCHAR}]+", name):
                 return f"invalid header name {name!r}"
