@@ -90,9 +90,10 @@ def test_accept_encoding_q_values(accept: Optional[str], compressed: bool) -> No
 @pytest.mark.parametrize(
     "app",
     [make_app(body=b"tiny"), make_app(content_type="image/png"),
-     make_app(body=gzip.compress(TEXT), extra=[("Content-Encoding", "gzip")]), make_app(status="204 No Content", body=b""),
-     make_app(status="304 Not Modified", body=b""), make_app(extra=[("Cache-Control",
-                                                                     "no-transform")]),
+     make_app(body=gzip.compress(TEXT), extra=[("Content-Encoding", "gzip")]),
+     make_app(status="204 No Content", body=b""),
+     make_app(status="304 Not Modified", body=b""),
+     make_app(extra=[("Cache-Control", "no-transform")]),
      make_app(status="206 Partial Content", extra=[("Content-Range", "bytes 0-2499/9999")])],
     ids=["small", "png", "already-encoded", "204", "304", "no-transform", "206"],
 )
