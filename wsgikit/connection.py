@@ -224,20 +224,21 @@ class Connection:
             wait = 0.0  # others are waiting: this connection has had its turn
         else:
             wait = min(cfg.keepalive_linger, remaining)
-        if wait > 0:
-            self._settimeout(wait)
-            try:
-                data = self.sock.recv(RECV_SIZE)
-            except (socket.timeout, ssl.SSLWantReadError):
-                data = None
-            if data is not None:
-                if not data and not in_message:
-                    self.close()  # a clean close between requests
-                    return False
-                if self.head_started is None:
-                    self.head_started = time.monotonic()
-                parser.feed(data)
-                return True
+        # wait == 0 still tries once without blocking: a connection woken from the parker is
+        # readable, and one that has had its turn may have its next request already here.
+        self._settimeout(wait)
+        try:
+            data: Optional[bytes] = self.sock.recv(RECV_SIZE)
+        except (socket.timeout, BlockingIOError, ssl.SSLWantReadError):
+            data = None
+        if data is not None:
+            if not data and not in_message:
+                self.close()  # a clean close between requests
+                return False
+            if self.head_started is None:
+                self.head_started = time.monotonic()
+            parser.feed(data)
+            return True
         if not self.owner.park(self, deadline):
             self.close()
         return False
