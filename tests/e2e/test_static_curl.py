@@ -1,0 +1,110 @@
+"""Static files over a real wsgikit server, driven by curl: Range, conditional GET, HEAD."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from middleware.static import StaticFilesMiddleware
+from tests.conftest import require_program
+
+pytestmark = [pytest.mark.e2e, pytest.mark.server]
+
+DATA = bytes(range(256)) * 4096  # 1 MiB: large enough for sendfile to matter
+CSS = b"p { margin: 0 }\n" * 200
+
+
+def curl(*args: str) -> tuple[int, dict[str, str], bytes]:
+    """Run curl; return (status, lower-cased headers of the final response, body)."""
+    program = require_program("curl")
+    proc = subprocess.run(
+        [program, "-sS", "--max-time", "10", "-D", "-", *args],
+        capture_output=True, timeout=30, check=True,
+    )
+    head, _, body = proc.stdout.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+@pytest.fixture
+def server(tmp_path: Path, live_server: Any) -> Any:
+    (tmp_path / "data.bin").write_bytes(DATA)
+    (tmp_path / "site.css").write_bytes(CSS)
+    (tmp_path / "site.css.gz").write_bytes(gzip.compress(CSS))
+    (tmp_path.parent / "outside.txt").write_bytes(b"secret")
+    seen: dict[str, Any] = {}
+    static = StaticFilesMiddleware(directory=str(tmp_path), prefix="/s")
+
+    def recording(environ: dict[str, Any], start_response: Any) -> Any:
+        result = static(environ, start_response)
+        seen["file_wrapper"] = environ.get("wsgi.file_wrapper")
+        seen["result"] = result
+        return result
+
+    srv = live_server(recording)
+    srv.seen = seen
+    return srv
+
+
+def test_full_get_goes_through_the_servers_file_wrapper(server: Any) -> None:
+    status, headers, body = curl(f"{server.url}/s/data.bin")
+    assert status == 200 and body == DATA
+    assert headers["content-length"] == str(len(DATA))
+    assert headers["accept-ranges"] == "bytes"
+    wrapper = server.seen["file_wrapper"]
+    assert wrapper is not None and isinstance(server.seen["result"], wrapper)
+
+
+def test_range(server: Any) -> None:
+    status, headers, body = curl("-r", "1000-1999", f"{server.url}/s/data.bin")
+    assert status == 206 and body == DATA[1000:2000]
+    assert headers["content-range"] == f"bytes 1000-1999/{len(DATA)}"
+    status, headers, body = curl("-r", "-10", f"{server.url}/s/data.bin")
+    assert status == 206 and body == DATA[-10:]
+
+
+def test_unsatisfiable_range(server: Any) -> None:
+    status, headers, _ = curl("-r", f"{len(DATA) + 5}-", f"{server.url}/s/data.bin")
+    assert status == 416 and headers["content-range"] == f"bytes */{len(DATA)}"
+
+
+def test_conditional_get(server: Any) -> None:
+    _, headers, _ = curl(f"{server.url}/s/data.bin")
+    status, again, body = curl("-H", f"If-None-Match: {headers['etag']}",
+                               f"{server.url}/s/data.bin")
+    assert status == 304 and body == b"" and again["etag"] == headers["etag"]
+    status, _, body = curl("-H", f"If-Modified-Since: {headers['last-modified']}",
+                           f"{server.url}/s/data.bin")
+    assert status == 304 and body == b""
+    status, _, body = curl("-H", 'If-None-Match: "stale"', f"{server.url}/s/data.bin")
+    assert status == 200 and body == DATA
+
+
+def test_head(server: Any) -> None:
+    # -I prints the head as curl's output; -o discards that copy so only -D's remains.
+    status, headers, body = curl("-I", "-o", "/dev/null", f"{server.url}/s/data.bin")
+    assert status == 200 and body == b""
+    assert headers["etag"].startswith('"')
+    assert headers["content-length"] == str(len(DATA))
+
+
+def test_precompressed_with_curl_compressed(server: Any) -> None:
+    status, headers, body = curl("--compressed", f"{server.url}/s/site.css")
+    assert status == 200 and body == CSS
+    assert headers["content-encoding"] == "gzip" and headers["vary"] == "Accept-Encoding"
+
+
+def test_traversal_over_the_wire(server: Any) -> None:
+    for path in ("/s/../outside.txt", "/s/%2e%2e/outside.txt", "/s/..%2foutside.txt",
+                 "/s/%2e%2e%2foutside.txt"):
+        status, _, body = curl("--path-as-is", f"{server.url}{path}")
+        assert status in (400, 404) and b"secret" not in body, path
