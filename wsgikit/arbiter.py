@@ -274,9 +274,11 @@ class Arbiter:
                 pass
         self._check_ready(0)
 
-    def run(self) -> int:
+    def run(self, on_start: Optional[Callable[[], None]] = None) -> int:
         """The master loop; returns the process exit code."""
         self._install_signals()
+        if on_start is not None:
+            on_start()
         for _ in range(self.target):
             self._spawn()
         notified = False

@@ -149,7 +149,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         app = import_app(spec, factory=config.factory)
         ssl_context = make_ssl_context(config)
         ops.build_app(app, config, ServerState())  # surfaces bad wrapper settings now
-        ops.access_logger(config)
+        ops.check_access_log(config)
     except (ConfigError, AppImportError, TLSConfigError) as exc:
         return _fail(str(exc))
     except (ImportError, RuntimeError, ValueError, TypeError, OSError) as exc:
@@ -162,8 +162,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(str(exc))
     try:
-        for listener in listeners:
-            log.info("Listening on %s", listener.url(tls=ssl_context is not None))
+
+        def announce() -> None:  # called once signal handlers are in place
+            for listener in listeners:
+                log.info("Listening on %s", listener.url(tls=ssl_context is not None))
+
         if config.workers > 1:
             from wsgikit.arbiter import Arbiter, purge_app_modules
 
@@ -176,8 +179,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
             log.info("starting %d worker processes", config.workers)
             arbiter = Arbiter(app, config, listeners, ssl_context, reload_app=reload_app)
-            return arbiter.run()
-        return ops.run_server(app, config, listeners, ssl_context)
+            return arbiter.run(on_start=announce)
+        return ops.run_server(app, config, listeners, ssl_context, ready=announce)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -194,10 +197,13 @@ def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
     except OSError as exc:
         return _fail(str(exc))
     try:
-        for listener in listeners:
-            log.info("Listening on %s", listener.url(tls=bool(config.certfile)))
-        print(f"wsgikit: {BANNER}", file=sys.stderr)
-        return Reloader(args.argv, config, listeners).run()
+
+        def announce() -> None:
+            print(f"wsgikit: {BANNER}", file=sys.stderr)
+            for listener in listeners:
+                log.info("Listening on %s", listener.url(tls=bool(config.certfile)))
+
+        return Reloader(args.argv, config, listeners).run(on_start=announce)
     finally:
         ops.close_listeners(listeners)
 

@@ -13,7 +13,6 @@ address) so the CLI can print one line and exit 2.
 from __future__ import annotations
 
 import errno
-import inspect
 import logging
 import os
 import signal
@@ -293,61 +292,22 @@ def create_server(
         kwargs["ssl_context"] = ssl_context
     if on_response is not None:
         kwargs["on_response"] = on_response
-    if "sockets" in inspect.signature(core.make_server).parameters:
-        return core.make_server(app, **kwargs)
-    return _fallback_server(app, config, sockets, ssl_context)  # until the core lands
+    return core.make_server(app, **kwargs)
 
 
-def _fallback_server(
-    app: WSGIApplication,
-    config: ServerConfig,
-    sockets: Sequence[socket.socket],
-    ssl_context: Optional[ssl.SSLContext],
-) -> Any:
-    """A wsgiref-based stand-in while the server core is a placeholder (one listener)."""
-    import socketserver
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+def check_access_log(config: ServerConfig) -> None:
+    """Raise ``ValueError`` for a bad format and ``ListenError`` for an unwritable log file."""
+    from wsgikit import accesslog
 
-    from wsgikit.tls import tls_environ
-
-    class Handler(WSGIRequestHandler):
-        def get_environ(self) -> dict[str, Any]:
-            env: dict[str, Any] = super().get_environ()
-            env["REMOTE_PORT"] = str(self.client_address[1]) if self.client_address else ""
-            if isinstance(self.connection, ssl.SSLSocket):
-                env.update(tls_environ(self.connection))
-            return env
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    class Fallback(socketserver.ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-
-        def get_request(self) -> tuple[socket.socket, Any]:
-            conn, addr = self.socket.accept()
-            if ssl_context is not None:
-                conn = ssl_context.wrap_socket(conn, server_side=True)
-            return conn, addr
-
-        def stats(self) -> dict[str, Any]:
-            return {}
-
-    sock = sockets[0]
-    server = Fallback(("127.0.0.1", 0), Handler, bind_and_activate=False)
-    server.socket.close()
-    server.socket = sock
-    server.server_address = sock.getsockname()
-    if sock.family == socket.AF_UNIX:
-        server.server_name, server.server_port = "localhost", 0
-    else:
-        server.server_name = str(sock.getsockname()[0])
-        server.server_port = int(sock.getsockname()[1])
-    server.setup_environ()
-    if ssl_context is not None:
-        server.base_environ["wsgi.url_scheme"] = "https"
-    server.set_app(app)
-    return server
+    accesslog.make_formatter("json" if config.access_log_json else config.access_log_format)
+    if config.access_log and config.access_log != "-":
+        try:
+            with open(config.access_log, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ListenError(
+                f"cannot open access log {config.access_log!r}: {_reason(exc)}"
+            ) from None
 
 
 def access_logger(config: ServerConfig) -> Optional[Callable[[Any], None]]:
@@ -431,6 +391,20 @@ def run_server(
     if callable(stats):
         state.stats_source = stats
     stopping = threading.Event()
+    serving = threading.Event()
+    service_actions = server.service_actions
+
+    def mark_serving() -> None:  # serve_forever calls this from its loop: it is running
+        serving.set()
+        service_actions()
+
+    server.service_actions = mark_serving
+
+    def shutdown() -> None:
+        # A signal may come before serve_forever() runs; shutting down a server that has not
+        # started its pool yet would fail, so wait (bounded) until it serves.
+        serving.wait(5.0)
+        server.shutdown()
 
     def stop(reason: str) -> None:
         if stopping.is_set():
@@ -438,7 +412,7 @@ def run_server(
         stopping.set()
         state.start_draining()
         log.info("%s: draining (up to %gs), then exiting", reason, config.graceful_timeout)
-        threading.Thread(target=server.shutdown, name="wsgikit-shutdown", daemon=True).start()
+        threading.Thread(target=shutdown, name="wsgikit-shutdown", daemon=True).start()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop(signal.Signals(signum).name)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Optional
+from typing import Callable, Optional
 
 from wsgikit.config import ServerConfig
 from wsgikit.ops import INHERITED_FDS_ENV, Listener
@@ -119,11 +119,13 @@ class Reloader:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
 
-    def run(self) -> int:
+    def run(self, on_start: Optional[Callable[[], None]] = None) -> int:
         """Watch and restart until SIGTERM/SIGINT; return 0."""
-        log.warning(BANNER)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
+        log.warning(BANNER)
+        if on_start is not None:
+            on_start()
         include, exclude = self.config.reload_include, self.config.reload_exclude
         seen = snapshot(self.root, include, exclude)
         log.info("watching %d file(s) under %s", len(seen), self.root)
