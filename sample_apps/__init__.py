@@ -10,12 +10,14 @@ import html
 from collections.abc import Iterable
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from sample_apps import hello, session_demo
+from middleware.dispatch import DispatchMiddleware
+from sample_apps import hello, session_demo, static_site
 
 # (mount name, app, one-line description)
 SAMPLES: list[tuple[str, WSGIApplication, str]] = [
     ("hello", hello.app, "the smallest PEP 3333 app"),
     ("session_demo", session_demo.app, "login with CSRF, a session counter, signed cookies"),
+    ("static_site", static_site.app, "static files, gzip, an API mount and an access log"),
 ]
 
 
@@ -38,7 +40,10 @@ def index(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     return [page]
 
 
-def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+def _root(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """``/`` is the index; anything not under a mounted sample is a 404."""
+    if (environ.get("PATH_INFO", "") or "/") == "/":
+        return index(environ, start_response)
     body = b"Not Found\n"
     start_response(
         "404 Not Found",
@@ -48,14 +53,10 @@ def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
 
 
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """Route ``/`` to the index and ``/<name>/...`` to the sample mounted there."""
-    path = environ.get("PATH_INFO", "") or "/"
-    if path == "/":
-        return index(environ, start_response)
-    name, _, rest = path[1:].partition("/")
-    for mount, sample, _ in SAMPLES:
-        if name == mount:
-            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/" + name
-            environ["PATH_INFO"] = "/" + rest if (rest or path.endswith("/")) else ""
-            return sample(environ, start_response)
-    return _not_found(environ, start_response)
+    """Route ``/`` to the index and ``/<name>/...`` to the sample mounted there.
+
+    ``DispatchMiddleware`` moves ``/<name>`` from PATH_INFO to SCRIPT_NAME; it is built per
+    request from ``SAMPLES`` so a sample added at run time is mounted too.
+    """
+    mounts = {"/" + name: sample for name, sample, _ in SAMPLES}
+    return DispatchMiddleware(_root, mounts=mounts)(environ, start_response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import warnings
 from collections.abc import Iterable
@@ -86,3 +87,25 @@ def test_nested_dispatchers() -> None:
 def test_bad_options(options: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error):
         DispatchMiddleware(**options)
+
+
+def test_sample_index_and_static_site_through_dispatch() -> None:
+    from sample_apps import app as samples
+
+    client = webtest.TestApp(validator(samples))
+    assert b"static_site" in client.get("/").body
+    page = client.get("/static_site/")
+    assert b"A static site on wsgikit middleware" in page.body
+    assert page.headers["ETag"]
+    css = client.get("/static_site/css/site.css", headers={"Accept-Encoding": "gzip"})
+    assert css.headers["ETag"].endswith('-gzip"') and b"font-family" in css.body  # the .gz file
+    api = client.get("/static_site/api/time")
+    assert api.json["mounted_at"] == "/static_site/api"
+    raw = webtest.TestRequest.blank("/static_site/api/time", headers={"Accept-Encoding": "gzip"})
+    response = raw.get_response(validator(samples))
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.body).startswith(b'{"time"')
+    script = client.get("/static_site/js/app.5d41402abc4b2a76.js")
+    assert "immutable" in script.headers["Cache-Control"]
+    client.get("/static_site/missing.txt", status=404)
+    client.get("/no-such-sample/", status=404)
