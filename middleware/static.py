@@ -9,6 +9,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import IO, Any, Optional
+from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgiref.util import FileWrapper
 
@@ -84,10 +85,21 @@ class StaticFilesMiddleware:
         self.precompressed = precompressed
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = self.find(environ.get("PATH_INFO", ""))
+        path, add_slash = self._locate(environ.get("PATH_INFO", ""))
         if path is None:
             return self._fall_through(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
+        if add_slash and method in ("GET", "HEAD"):
+            # A directory with an index: its relative links only work below a trailing slash.
+            location = quote(
+                (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") + "/")
+                .encode("latin-1"), safe="/;=,@:!$&'()*+~",
+            )
+            if environ.get("QUERY_STRING"):
+                location += "?" + environ["QUERY_STRING"]
+            return plain_response(start_response, "301 Moved Permanently",
+                                  f"Moved to {location}", [("Location", location)],
+                                  head=method == "HEAD")
         if method not in ("GET", "HEAD"):
             return plain_response(
                 start_response, "405 Method Not Allowed",
@@ -104,19 +116,25 @@ class StaticFilesMiddleware:
 
     def find(self, path_info: str) -> Optional[str]:
         """The real file path for PATH_INFO, or None when it names no servable file."""
+        return self._locate(path_info)[0]
+
+    def _locate(self, path_info: str) -> tuple[Optional[str], bool]:
+        """(file path or None, whether the URL needs a trailing slash to reach it)."""
         if self.prefix:
             if not (path_info == self.prefix or path_info.startswith(self.prefix + "/")):
-                return None
+                return None, False
             path_info = path_info[len(self.prefix):]
         try:
             url_path = path_info.encode("latin-1").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
-            return None
+            return None, False
         if "\x00" in url_path or "\\" in url_path or ":" in url_path:
-            return None
-        parts = url_path.split("/")[1:] if url_path.startswith("/") else None
-        if parts is None:
-            return None if url_path else self._index_of(self.root)
+            return None, False
+        if not url_path:
+            return self._index_of(self.root), True
+        if not url_path.startswith("/"):
+            return None, False
+        parts = url_path.split("/")[1:]
         if not parts[-1]:
             parts.pop()
             want_index = True
@@ -124,17 +142,17 @@ class StaticFilesMiddleware:
             want_index = False
         for part in parts:
             if part in ("", ".", "..") or _is_device_name(part):
-                return None
+                return None, False
             if part.startswith(".") and not self.allow_hidden:
-                return None
+                return None, False
         candidate = safe_join(self.root, *parts) if parts else self.root
-        if candidate is None:
-            return None
-        if not self._inside_root(candidate):
-            return None
+        if candidate is None or not self._inside_root(candidate):
+            return None, False
         if want_index or candidate == self.root:
-            return self._index_of(candidate)
-        return candidate if _is_regular_file(candidate) else None
+            return self._index_of(candidate), False
+        if os.path.isdir(candidate):
+            return self._index_of(candidate), True
+        return (candidate if _is_regular_file(candidate) else None), False
 
     def _inside_root(self, path: str) -> bool:
         """False for a symlink (anywhere on the path) leading out of the root, unless allowed."""

@@ -233,7 +233,11 @@ def test_index_files(site: Path) -> None:
     app = client(site)
     assert app.get("/static/").body == b"<h1>home</h1>\n"
     assert app.get("/static/docs/").body == b"<h1>docs</h1>\n"
-    assert app.get("/static/docs").body.startswith(b"from the app")
+    res = app.get("/static/docs?x=1", status=301)
+    assert res.headers["Location"].endswith("/static/docs/?x=1")
+    res = app.get("/static", status=301, extra_environ={"SCRIPT_NAME": "/my site"})
+    assert res.headers["Location"].endswith("/my%20site/static/")
+    assert app.get("/static/css").body.startswith(b"from the app")  # no index.html there
     assert client(site, index=None).get("/static/").body.startswith(b"from the app")
 
 
