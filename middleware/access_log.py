@@ -69,7 +69,7 @@ class AccessLogMiddleware:
             return counting_write
 
         try:
-            response.result = self.app(environ, logging_start_response)  # type: ignore[arg-type]
+            response.result = self.app(environ, logging_start_response)
         except BaseException:
             response.status = "500 Internal Server Error"
             response.finish()

@@ -125,7 +125,7 @@ class CompressMiddleware:
                 return write
             return lambda data: write(_squeeze(compressor, data))
 
-        result = self.app(environ, edit)  # type: ignore[arg-type]
+        result = self.app(environ, edit)
         return ClosingIterator(_compress_stream(result, state), [lambda: close_iterable(result)])
 
 

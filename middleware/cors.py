@@ -96,7 +96,7 @@ class CORSMiddleware:
         return headers
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        origin = environ.get("HTTP_ORIGIN")
+        origin: str = environ.get("HTTP_ORIGIN") or ""
         method = environ.get("REQUEST_METHOD", "GET")
         requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
         environ["wsgikit.cors.allowed"] = bool(origin) and self.origin_allowed(origin)
@@ -119,7 +119,7 @@ class CORSMiddleware:
                 return start_response(status, headers, exc_info)
             return start_response(status, headers)
 
-        return self.app(environ, add_cors)  # type: ignore[arg-type]
+        return self.app(environ, add_cors)
 
     def _preflight(self, environ: WSGIEnvironment, start_response: StartResponse, origin: str,
                    requested: str) -> Iterable[bytes]:

@@ -63,7 +63,7 @@ class ErrorMiddleware:
             return start_response(status, headers)
 
         try:
-            result = self.app(environ, tracking_start_response)  # type: ignore[arg-type]
+            result = self.app(environ, tracking_start_response)
         except Exception:
             return self._error_page(environ, start_response, sys.exc_info())
         return _Guarded(self, result, environ, start_response, state)

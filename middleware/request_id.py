@@ -108,4 +108,4 @@ class RequestIdMiddleware:
                 return start_response(status, headers, exc_info)
             return start_response(status, headers)
 
-        return self.app(environ, add_id)  # type: ignore[arg-type]
+        return self.app(environ, add_id)

@@ -274,7 +274,7 @@ class _RangeIterator:
 
 def _if_range_allows(environ: WSGIEnvironment, etag: str, modified: datetime) -> bool:
     """RFC 9110 section 13.1.5: serve the range only if If-Range still matches."""
-    if_range = environ.get("HTTP_IF_RANGE")
+    if_range: str = environ.get("HTTP_IF_RANGE") or ""
     if not if_range:
         return True
     if if_range.startswith(('"', 'W/"')):
@@ -304,4 +304,4 @@ def _package_directory(package: str, package_path: str) -> str:
     target = base.joinpath(*[p for p in package_path.split("/") if p])
     if not isinstance(target, os.PathLike):
         raise ValueError(f"package {package!r} is not installed as files on disk (zip?)")
-    return os.fspath(target)
+    return str(os.fspath(target))
