@@ -56,6 +56,10 @@ _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # TAB is whitespace, handled by 
 _CTL_OR_TAB = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 6265 cookie-name = token (RFC 9110): visible ASCII except separators.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# token "=" *cookie-octet (RFC 6265 4.1.1), unquoted: parsed without the general grammar.
+_SIMPLE_PAIR = re.compile(
+    r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*=[ \t]*([\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*)"
+)
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 Expires = Union[datetime, int, float, None]
@@ -190,15 +194,21 @@ def parse_cookie_header(
         segment = raw.strip(" \t")
         if not segment:
             continue
-        try:
-            segment = segment.encode("latin-1").decode("utf-8")
-        except UnicodeEncodeError:
-            pass  # already text beyond latin-1: keep it as given
-        except UnicodeDecodeError:
-            problems.append(CookieProblem(_clip(segment), "not valid UTF-8"))
-            continue
+        if not segment.isascii():
+            try:
+                segment = segment.encode("latin-1").decode("utf-8")
+            except UnicodeEncodeError:
+                pass  # already text beyond latin-1: keep it as given
+            except UnicodeDecodeError:
+                problems.append(CookieProblem(_clip(segment), "not valid UTF-8"))
+                continue
         if len(pairs) >= max_pairs:
             problems.append(CookieProblem(_clip(segment), f"more than {max_pairs} cookies"))
+            continue
+        simple = _SIMPLE_PAIR.fullmatch(segment)
+        if simple is not None and len(segment) <= MAX_COOKIE_BYTES + 1:
+            # The common case; werkzeug's grammar gives the same pair (tested as a property).
+            pairs.append((simple[1], simple[2]))
             continue
         reason = _pair_problem(segment)
         if reason is not None:

@@ -59,6 +59,7 @@ def test_differential_well_formed_headers_match_werkzeug(case: tuple[str, list])
 
 
 @given(st.text(alphabet=st.characters(max_codepoint=0xFF, blacklist_characters='"'), max_size=80))
+@settings(max_examples=500)
 def test_differential_arbitrary_headers(header: str) -> None:
     """On any quote-free header, ours keeps every werkzeug pair that has a token name and no
     control character, in order, and nothing is lost without a reason."""
@@ -108,6 +109,20 @@ def test_a_malformed_pair_never_costs_the_good_ones(case: tuple[str, list]) -> N
     header, good = case
     ours = parse_cookie_header(header)
     assert is_subsequence(good, ours.pairs), (ours.pairs, ours.problems)
+
+
+@given(
+    st.lists(
+        st.tuples(spaces, names, spaces, spaces, plain_values, spaces).map(
+            lambda t: f"{t[0]}{t[1]}{t[2]}={t[3]}{t[4]}{t[5]}"
+        ),
+        max_size=8,
+    )
+)
+def test_differential_unquoted_pairs_exactly_as_werkzeug(segments: list[str]) -> None:
+    """The fast path for plain ``name=value`` pairs agrees with werkzeug's general grammar."""
+    header = ";".join(segments)
+    assert parse_cookie_header(header).pairs == werkzeug_pairs(header)
 
 
 @given(names, any_values)
