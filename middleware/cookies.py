@@ -2,10 +2,11 @@
 
 Reading: the ``Cookie`` header is split on ``;`` the way browsers write it and each pair is
 parsed on its own (plain ``name=value`` by one regex, anything else, quoted values included, by
-werkzeug's ``parse_cookie``), so one malformed pair never costs the good ones (``http.cookies.SimpleCookie`` drops the whole header; it is never used here). A value
-werkzeug's grammar refuses (JSON, inner spaces) is kept verbatim, as browsers do. Duplicates
-are kept in order (browsers send the most specific path first). Every dropped pair is recorded
-with the reason in ``RequestCookies.problems``.
+werkzeug's ``parse_cookie``), so one malformed pair never costs the good ones
+(``http.cookies.SimpleCookie`` drops the whole header; it is never used here). A value
+werkzeug's grammar refuses (JSON, inner spaces) is kept verbatim, as browsers do. Duplicates are
+kept in order (browsers send the most specific path first). Every dropped pair is recorded with
+the reason in ``RequestCookies.problems``.
 
 Writing: ``build_set_cookie`` wraps werkzeug's ``dump_cookie`` with secure defaults (HttpOnly,
 SameSite=Lax, Path=/, Secure on https) and refuses, with a ValueError naming the rule, what
