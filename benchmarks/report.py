@@ -163,6 +163,23 @@ def summary_table(cells: Sequence[CellData]) -> str:
     return rst_table(["scenario", *servers, "wsgikit/best"], rows)
 
 
+def cpu_table(cells: Sequence[CellData]) -> str:
+    """Server CPU microseconds per request: one row per scenario, one column per server."""
+    servers = [s for s in SERVERS if any(c["server"] == s for c in cells)]
+    by_key = index(cells)
+    rows = []
+    for scenario in SCENARIOS:
+        if not any(c["scenario"] == scenario.name for c in cells):
+            continue
+        row = [scenario.name]
+        for server in servers:
+            cell = by_key.get((scenario.name, server))
+            value = cell.get("cpu_us_per_request") if _usable(cell) else None
+            row.append(_fmt(value, ".1f"))
+        rows.append(row)
+    return rst_table(["scenario", *servers], rows)
+
+
 def detail_table(cells: Sequence[CellData], scenario: str) -> str:
     """Every server in one scenario: req/s, latency, errors, connections per request, RSS, ratio."""
     mine = index(cells).get((scenario, "wsgikit"))
@@ -184,11 +201,12 @@ def detail_table(cells: Sequence[CellData], scenario: str) -> str:
             _fmt(conns, ".2f") if conns is not None else "-",
             {True: "yes", False: "no", None: "-"}[cell.get("keep_alive")],
             _fmt(cell.get("peak_rss_mib"), ".1f") if usable else "-",
+            _fmt(cell.get("cpu_us_per_request"), ".1f") if usable else "-",
             _fmt(vs, ".2f", "x") if vs is not None else "-",
         ])
     return rst_table(
         ["server", "req/s", "p50 ms", "p99 ms", "errors", "conns/req", "keep-alive",
-         "RSS MiB", "wsgikit/it"],
+         "RSS MiB", "CPU us/req", "wsgikit/it"],
         rows,
     )
 
@@ -217,7 +235,8 @@ request is written, so they exclude connect time). conns/req = TCP connections a
 request during the measured run (/proc/net/snmp PassiveOpens: ~0 keep-alive works, ~1 one
 connection per request). keep-alive = a second sample request reused the connection. RSS MiB =
 peak resident memory of the server and its child processes, sampled every 0.1 s while measured.
-wsgikit/it = wsgikit's req/s divided by that server's."""
+CPU us/req = user + system CPU time of the server's processes during the measured run, divided
+by the requests completed. wsgikit/it = wsgikit's req/s divided by that server's."""
 
 
 def render(result: dict[str, Any]) -> str:
@@ -237,6 +256,11 @@ def render(result: dict[str, Any]) -> str:
         "Good requests per second (! = over 1 % errors):",
         "",
         summary_table(cells),
+        "",
+        "Server CPU time per request, microseconds (lower is better; steadier than req/s when",
+        "other processes share the machine):",
+        "",
+        cpu_table(cells),
         "",
         "Targets (issue 3), ratios from this run:",
         "",

@@ -57,6 +57,7 @@ class Cell:
     server_closes: Optional[int] = None  # TIME_WAIT sockets the server side left (it closed)
     client_closes: Optional[int] = None
     peak_rss_mib: Optional[float] = None
+    cpu_us_per_request: Optional[float] = None  # server CPU (user + system) per request
     command: list[str] = field(default_factory=list)
     repeats_rps: list[float] = field(default_factory=list)  # good req/s of every repeat
 
@@ -195,45 +196,61 @@ def passive_opens() -> int:
         return -1
 
 
-class RssSampler:
-    """Samples the RSS of a process and its children (gunicorn workers) every ``interval_s``."""
+class ProcessSampler:
+    """Samples a process and its children (gunicorn workers) every ``interval_s``: peak RSS
+    and CPU time used since the sampler started.
+
+    CPU time per request is the steadiest number on a shared machine: other processes slow
+    the server down, but barely change how much CPU it spends on each request.
+    """
 
     def __init__(self, pid: int, interval_s: float = 0.1) -> None:
         self.pid = pid
         self.interval_s = interval_s
         self.peak_bytes = 0
+        self._cpu_start: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="process-sampler", daemon=True)
 
-    def _sample(self) -> int:
+    @property
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the process tree since ``__enter__``."""
+        return sum(last - self._cpu_start.get(pid, 0.0) for pid, last in self._cpu_last.items())
+
+    def _sample(self) -> None:
         import psutil
 
         try:
             proc = psutil.Process(self.pid)
             procs = [proc, *proc.children(recursive=True)]
         except psutil.Error:
-            return 0
-        total = 0
+            return
+        rss = 0
         for p in procs:
             try:
-                total += p.memory_info().rss
+                with p.oneshot():
+                    rss += p.memory_info().rss
+                    times = p.cpu_times()
             except psutil.Error:
-                pass
-        return total
+                continue
+            self._cpu_last[p.pid] = times.user + times.system
+        self.peak_bytes = max(self.peak_bytes, rss)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self._sample())
-            self._stop.wait(self.interval_s)
+        while not self._stop.wait(self.interval_s):
+            self._sample()
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> ProcessSampler:
+        self._sample()
+        self._cpu_start = dict(self._cpu_last)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self.peak_bytes = max(self.peak_bytes, self._sample())
+        self._sample()
 
 
 def _run_wrk(argv: list[str], duration_s: float) -> str:
@@ -304,13 +321,15 @@ def run_cell(
             _run_wrk(wrk_command(scenario, port, warmup_s, script), warmup_s)
         tw_before = count_time_wait(port)
         opens_before = passive_opens()
-        with RssSampler(running.pid) as rss:
+        with ProcessSampler(running.pid) as sampler:
             output = _run_wrk(wrk_command(scenario, port, duration_s, script), duration_s)
         opens_after = passive_opens()
         tw_after = count_time_wait(port)
         fill_from_wrk(cell, parse_wrk(output))
         if sample_rss:
-            cell.peak_rss_mib = round(rss.peak_bytes / (1024 * 1024), 1)
+            cell.peak_rss_mib = round(sampler.peak_bytes / (1024 * 1024), 1)
+        if cell.requests:
+            cell.cpu_us_per_request = round(sampler.cpu_seconds * 1e6 / cell.requests, 1)
         if opens_before >= 0 and opens_after >= 0:
             cell.new_connections = opens_after - opens_before
         if tw_before[0] >= 0:

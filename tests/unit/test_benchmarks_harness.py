@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
@@ -271,6 +272,7 @@ def test_render_shows_every_server_ratio_and_verdict() -> None:
     assert "3.00x" in text  # wsgikit / waitress, in the detail table and the targets
     assert "PASS" in text
     assert "cheroot: invalid: wrong body" in text
+    assert "CPU us/req" in text
     table = report.rst_table(["a", "bb"], [["1", "2"], ["333", "4"]])
     lines = table.splitlines()
     assert lines[0] == lines[2] == lines[-1] == "===  =="
@@ -305,3 +307,19 @@ def test_best_of_keeps_the_fastest_repeat_but_never_hides_a_wrong_answer() -> No
     assert best_of([fast, wrong]).status == "invalid"
     with pytest.raises(ValueError):
         best_of([])
+
+
+def test_process_sampler_sees_memory_and_the_cpu_spent_while_it_ran() -> None:
+    import os
+
+    from tests.conftest import require_module
+
+    require_module("psutil")
+    from benchmarks.runner import ProcessSampler
+
+    with ProcessSampler(os.getpid(), interval_s=0.01) as sampler:
+        deadline = time.process_time() + 0.1
+        while time.process_time() < deadline:  # bounded busy loop: 0.1 s of CPU
+            pass
+    assert sampler.peak_bytes > 1024 * 1024
+    assert 0.05 <= sampler.cpu_seconds < 5.0
