@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsgikit.accesslog import (
     AccessRecord,
@@ -104,3 +106,22 @@ def test_record_from_environ() -> None:
     assert rec.status == 404 and rec.duration == 0.25 and rec.request_id == "rid"
     assert rec.request_line == "POST /app/caf%C3%A9 HTTP/1.0"
     assert LogFormat("%h %{User-Agent}i %{X}o")(rec) == "::1 t y"
+
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=100))
+def test_escaped_lines_never_contain_controls(value: str) -> None:
+    rec = record(request_headers={"HTTP_USER_AGENT": value, "HTTP_REFERER": value},
+                 request_uri=value, remote_user=value)
+    line = LogFormat("combined")(rec)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in line)
+    unescaped_quotes, i = 0, 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        unescaped_quotes += line[i] == '"'
+        i += 1
+    assert unescaped_quotes == 6  # only the format's own quotes

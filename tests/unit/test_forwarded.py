@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsgikit.forwarded import (
     ORIGINALS_KEY,
@@ -190,3 +192,32 @@ def test_invalid_values_are_ignored_with_an_error(header: str, value: str) -> No
 
 def test_unknown_client_keeps_peer() -> None:
     assert resolve(env(forwarded="for=unknown"), trust()).client == "10.0.0.1"
+
+
+
+HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(HEADER_TEXT)
+def test_parse_forwarded_only_raises_forwarded_error(value: str) -> None:
+    try:
+        elements = parse_forwarded(value)
+    except ForwardedError:
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for e in elements for k, v in e.items())
+
+
+@settings(max_examples=300, deadline=None)
+@given(HEADER_TEXT, HEADER_TEXT, HEADER_TEXT, HEADER_TEXT, HEADER_TEXT, HEADER_TEXT)
+def test_apply_never_crashes_and_sets_only_clean_values(
+    forwarded: str, x_for: str, proto: str, host: str, port: str, prefix: str
+) -> None:
+    environ = env(forwarded=forwarded, x_forwarded_for=x_for, x_forwarded_proto=proto,
+                  x_forwarded_host=host, x_forwarded_port=port, x_forwarded_prefix=prefix)
+    apply(environ, trust(hops=3))
+    assert environ["wsgi.url_scheme"] in ("http", "https")
+    assert environ["SERVER_PORT"].isdigit()
+    for key in ("REMOTE_ADDR", "HTTP_HOST", "SERVER_NAME", "SCRIPT_NAME"):
+        assert not any(ord(c) < 0x20 or c == "\x7f" for c in environ[key]), key
+    assert not environ["SCRIPT_NAME"].startswith("//")
