@@ -11,12 +11,13 @@ from collections.abc import Iterable
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware.dispatch import DispatchMiddleware
-from sample_apps import hello, session_demo, static_site
+from sample_apps import hello, nonconformant, session_demo, static_site
 
 # (mount name, app, one-line description)
 SAMPLES: list[tuple[str, WSGIApplication, str]] = [
     ("hello", hello.app, "the smallest PEP 3333 app"),
     ("session_demo", session_demo.app, "login with CSRF, a session counter, signed cookies"),
+    ("nonconformant", nonconformant.app, "breaks PEP 3333 on purpose: see wsgikit check"),
     ("static_site", static_site.app, "static files, gzip, an API mount and an access log"),
 ]
 

@@ -208,12 +208,39 @@ def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
         ops.close_listeners(listeners)
 
 
+def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "check",
+        help="drive an app with a battery of requests through the PEP 3333 validator",
+        description="Run GET, HEAD, OPTIONS, POSTs of several sizes, a chunked body and odd "
+        "paths through MODULE:APP under wsgikit's validator and print the findings grouped by "
+        "rule. Exit status 1 if anything is found.",
+    )
+    p.add_argument("app", metavar="MODULE:APP", help="the WSGI application to check")
+    p.add_argument("--factory", action="store_true", help="APP is a factory: call it first")
+    p.add_argument("--strict", action="store_true", help="count info-level findings too")
+    p.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from wsgikit.checker import run_check
+
+    try:
+        app = import_app(args.app, factory=args.factory)
+    except AppImportError as exc:
+        return _fail(str(exc))
+    report = run_check(app)
+    print(report.format(include_info=True))
+    return 1 if report.problem_count(include_info=args.strict) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wsgikit", description="A strict, threaded HTTP/1.1 WSGI server.")
     parser.add_argument("--version", action="version", version=f"wsgikit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_serve_parser(sub)
+    _add_check_parser(sub)
     return parser
 
 
