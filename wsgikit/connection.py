@@ -220,8 +220,8 @@ class Connection:
             return False
         if self.tls and self.sock.pending():  # type: ignore[attr-defined]
             wait: float = remaining
-        elif turn >= TURN and self.owner.queued() > 0:
-            wait = 0.0  # others are waiting: this connection has had its turn
+        elif (turn >= TURN or self.fresh) and self.owner.queued() > 0:
+            wait = 0.0  # others are waiting: no lingering on a new or long-served connection
         else:
             wait = min(cfg.keepalive_linger, remaining)
         # wait == 0 still tries once without blocking: a connection woken from the parker is

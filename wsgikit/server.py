@@ -131,6 +131,8 @@ class Server(socketserver.TCPServer):
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
         self._shutting_down = False
+        self._rejected = 0
+        self._last_reject_log = -1e9
         self._drained = False
         self._started = False
         self._stop_request = False
@@ -266,6 +268,7 @@ class Server(socketserver.TCPServer):
             "threads": pool.threads,
             "open_connections": len(self._connections),
             "parked_connections": len(self.parker),
+            "rejected": self._rejected,
         }
 
     # -- what connections call ---------------------------------------------------------------
@@ -288,8 +291,13 @@ class Server(socketserver.TCPServer):
 
     def _wake_parked(self, conn: Connection) -> None:
         conn.ready_at = time.monotonic()
-        if not self.pool.submit(conn.serve, force=True):
-            conn.close()
+        # A connection already served comes back whatever the queue holds (the connection limit
+        # bounds those); a new one counts against max_queued and is refused with 503 past it.
+        if not self.pool.submit(conn.serve, force=not conn.fresh):
+            if self.pool.closed:
+                conn.close()
+            else:
+                self._reject_busy(conn)
 
     def _expire_parked(self, conn: Connection) -> None:
         conn.expire()
@@ -378,8 +386,17 @@ class Server(socketserver.TCPServer):
                     log.error("wsgikit: accept failed: %s", exc)
                 return
             conn = self._adopt(sock, address, listener)
-            if conn is not None and not self.pool.submit(conn.serve):
-                self._reject_busy(conn)
+            if conn is None:
+                continue
+            pool = self.pool
+            if pool.idle > pool.queued:
+                # a worker is free: it reads the request at once (usually already here)
+                if not pool.submit(conn.serve):
+                    self._reject_busy(conn)
+            elif not self.park(conn, conn.accepted_at + self.config.header_timeout):
+                conn.close()  # shutting down
+            # else: parked until its first bytes arrive, holding neither a worker nor a
+            # queue slot (a burst of connections that send nothing cannot fill the queue)
 
     def _adopt(
         self, sock: socket.socket, address: Any, listener: socket.socket
@@ -405,8 +422,21 @@ class Server(socketserver.TCPServer):
 
     def _reject_busy(self, conn: Connection) -> None:
         """Every worker busy and the queue full: 503 + Retry-After at once, never a hang."""
-        log.warning("wsgikit: all %d workers busy and %d requests queued: 503 to %s",
-                    self.pool.threads, self.pool.queued, conn.remote_addr)
+        try:
+            conn.sock.setblocking(False)
+            if conn.sock.recv(1, socket.MSG_PEEK) == b"":
+                conn.close()  # the client already left: nobody to refuse
+                return
+        except OSError:
+            pass
+        now = time.monotonic()
+        self._rejected += 1
+        if now - self._last_reject_log >= 1.0:  # one line a second, not one per refusal
+            log.warning(
+                "wsgikit: all %d workers busy and %d requests queued: 503 (%d refused so far)",
+                self.pool.threads, self.pool.queued, self._rejected,
+            )
+            self._last_reject_log = now
         sock = conn.sock
         if not conn.tls:
             data = error_response(
