@@ -132,7 +132,12 @@ class Arbiter:
         return worker
 
     def _worker_main(self, ready_w: int) -> int:
-        for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD):
+        # Until run_server installs its graceful handlers, a stop signal simply ends the worker
+        # (it serves nothing yet); the master's handlers must not run in the child.
+        for signum in (
+            signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
+            signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD,
+        ):
             signal.signal(signum, signal.SIG_DFL)
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -183,6 +188,7 @@ class Arbiter:
                 return
             if pid == 0:
                 return
+            retired = pid in self.retiring
             worker = self.workers.pop(pid, None) or self.retiring.pop(pid, None)
             if worker is None:
                 continue
@@ -197,7 +203,7 @@ class Arbiter:
                 if os.WIFSIGNALED(status)
                 else f"exit code {os.waitstatus_to_exitcode(status)}"
             )
-            if self.stopping or pid in self.retiring or worker.generation < self.generation:
+            if self.stopping or retired or worker.generation < self.generation:
                 log.info("worker %d exited (%s)", pid, how)
                 continue
             if not worker.ready:

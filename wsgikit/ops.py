@@ -391,6 +391,7 @@ def run_server(
     if callable(stats):
         state.stats_source = stats
     stopping = threading.Event()
+    stoppers: list[threading.Thread] = []
     serving = threading.Event()
     service_actions = server.service_actions
 
@@ -412,7 +413,9 @@ def run_server(
         stopping.set()
         state.start_draining()
         log.info("%s: draining (up to %gs), then exiting", reason, config.graceful_timeout)
-        threading.Thread(target=shutdown, name="wsgikit-shutdown", daemon=True).start()
+        stopper = threading.Thread(target=shutdown, name="wsgikit-shutdown", daemon=True)
+        stoppers.append(stopper)
+        stopper.start()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop(signal.Signals(signum).name)
@@ -433,6 +436,8 @@ def run_server(
         systemd.notify("READY=1")
     try:
         server.serve_forever()
+        for stopper in stoppers:  # shutdown() drains after serve_forever() returns: wait for it
+            stopper.join(config.graceful_timeout + 5.0)
     finally:
         if notify_systemd:
             systemd.notify("STOPPING=1")
