@@ -6,7 +6,7 @@ import mimetypes
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any, Optional
 from urllib.parse import quote
@@ -236,11 +236,10 @@ class StaticFilesMiddleware:
             if environ.get("REQUEST_METHOD") == "HEAD":
                 file.close()
                 return []
+            wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
             if start == 0 and stop == size:
-                wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
                 return wrapper(file, _CHUNK)  # type: ignore[no-any-return]
-            file.seek(start)
-            return _RangeIterator(file, stop - start)
+            return wrapper(_FileSlice(file, start, stop - start), _CHUNK)  # type: ignore[no-any-return]
         except BaseException:
             file.close()
             raise
@@ -253,23 +252,40 @@ class StaticFilesMiddleware:
         return f"public, max-age={self.max_age}"
 
 
-class _RangeIterator:
-    """Yield ``length`` bytes from an open file's current position; ``close()`` closes it."""
+class _FileSlice:
+    """An open file limited to ``length`` bytes from ``start``, for a Range response.
 
-    def __init__(self, file: IO[bytes], length: int) -> None:
-        self.file = file
-        self.remaining = length
+    ``read`` stops at the end of the slice, so a server that iterates the file wrapper sends
+    exactly the range; ``fileno``/``tell`` let a sendfile-capable server (wsgikit, gunicorn) send
+    it from ``tell()`` for Content-Length bytes without copying through Python.
+    """
 
-    def __iter__(self) -> Iterator[bytes]:
-        while self.remaining > 0:
-            data = self.file.read(min(_CHUNK, self.remaining))
-            if not data:
-                break
-            self.remaining -= len(data)
-            yield data
+    def __init__(self, file: IO[bytes], start: int, length: int) -> None:
+        self._file = file
+        self._file.seek(start)
+        self._remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        data = self._file.read(size)
+        self._remaining -= len(data)
+        return data
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def tell(self) -> int:
+        return self._file.tell()
 
     def close(self) -> None:
-        self.file.close()
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
 
 
 def _if_range_allows(environ: WSGIEnvironment, etag: str, modified: datetime) -> bool:

@@ -18,11 +18,7 @@ with warnings.catch_warnings():
 
 from middleware.access_log import AccessLogMiddleware
 from middleware.request_id import RequestIdMiddleware
-
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from wsgikit.validate import validator
 
 
 def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:

@@ -15,11 +15,7 @@ with warnings.catch_warnings():
     import webtest
 
 from middleware.compress import CompressMiddleware
-
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from wsgikit.validate import validator
 
 TEXT = b"hello compressible world " * 100
 

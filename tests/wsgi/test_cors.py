@@ -13,11 +13,7 @@ with warnings.catch_warnings():
     import webtest
 
 from middleware.cors import CORSMiddleware
-
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from wsgikit.validate import validator
 
 ORIGIN = "https://app.example.com"
 seen: list[str] = []

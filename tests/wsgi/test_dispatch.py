@@ -14,12 +14,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
     import webtest
 
-from middleware.dispatch import DispatchMiddleware
+# wsgikit's validator reports A411 (fewer bytes than Content-Length) for a HEAD response with
+# an empty body, which RFC 9110 section 9.3.2 and werkzeug allow (reported to its owner). The
+# HEAD checks below therefore run under wsgiref's validator.
+from wsgiref.validate import validator as wsgiref_validator  # noqa: E402
 
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from middleware.dispatch import DispatchMiddleware
+from wsgikit.validate import validator
 
 
 def echo(name: str) -> Any:
@@ -60,7 +61,8 @@ def test_existing_script_name_is_extended() -> None:
 def test_404_when_nothing_matches() -> None:
     res = client(mounts=MOUNTS).get("/nothing", status=404)
     assert b"no application is mounted" in res.body
-    assert client(mounts=MOUNTS).head("/nothing", status=404).body == b""
+    head = webtest.TestApp(wsgiref_validator(DispatchMiddleware(mounts=MOUNTS)))
+    assert head.head("/nothing", status=404).body == b""
 
 
 def test_hosts_before_paths() -> None:

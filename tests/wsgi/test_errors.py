@@ -13,12 +13,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
     import webtest
 
-from middleware.errors import ErrorMiddleware
+# wsgikit's validator reports A411 (fewer bytes than Content-Length) for a HEAD response with
+# an empty body, which RFC 9110 section 9.3.2 and werkzeug allow (reported to its owner). The
+# HEAD checks below therefore run under wsgiref's validator.
+from wsgiref.validate import validator as wsgiref_validator  # noqa: E402
 
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from middleware.errors import ErrorMiddleware
+from wsgikit.validate import validator
 
 
 def boom(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -71,7 +72,8 @@ def test_error_during_iteration_before_body() -> None:
 
 
 def test_head_gets_no_body() -> None:
-    assert client(boom).head("/", status=500).body == b""
+    app = webtest.TestApp(wsgiref_validator(ErrorMiddleware(boom)))
+    assert app.head("/", status=500).body == b""
 
 
 def test_error_after_body_sent_is_reraised_and_app_closed(caplog: pytest.LogCaptureFixture

@@ -21,11 +21,7 @@ from middleware.errors import ErrorMiddleware
 from middleware.proxy import ProxyHeadersMiddleware
 from middleware.request_id import RequestIdMiddleware
 from middleware.static import StaticFilesMiddleware
-
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from wsgikit.validate import validator
 
 HERE = str(Path(__file__).parent)
 
@@ -70,7 +66,7 @@ def call(name: str) -> tuple[StreamingApp, Any]:
     environ = webtest.TestRequest.blank(
         "/app/x", headers={"Accept-Encoding": "gzip", "Origin": "https://a.example"},
         environ={"REMOTE_ADDR": "127.0.0.1"}).environ
-    return inner, stack(environ, lambda status, headers, exc_info=None: None)
+    return inner, stack(environ, lambda status, headers, exc_info=None: (lambda data: None))
 
 
 @pytest.mark.parametrize("name", sorted(MIDDLEWARE))

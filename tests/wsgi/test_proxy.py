@@ -17,11 +17,7 @@ with warnings.catch_warnings():
 from wsgiref.util import request_uri
 
 from middleware.proxy import ProxyHeadersMiddleware
-
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from wsgikit.validate import validator
 
 KEYS = ("REMOTE_ADDR", "wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT",
         "SCRIPT_NAME", "HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "wsgikit.proxy.orig")

@@ -15,11 +15,7 @@ with warnings.catch_warnings():
     import webtest
 
 from middleware.request_id import RequestIdMiddleware, parse_traceparent
-
-try:
-    from wsgikit.validate import validator
-except ImportError:  # until the validator lands
-    from wsgiref.validate import validator
+from wsgikit.validate import validator
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
