@@ -94,7 +94,7 @@ def intercept_start_response(
             return start_response(new_status, new_headers, exc_info)
         return start_response(new_status, new_headers)
 
-    return wrapped  # type: ignore[return-value]
+    return wrapped
 
 
 def add_vary(headers: Headers, *names: str) -> Headers:
