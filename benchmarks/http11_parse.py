@@ -19,6 +19,7 @@ from wsgikit.http11 import (
     NEED_DATA,
     BodyChunk,
     EndOfMessage,
+    ProtocolError,
     RequestHead,
     RequestParser,
     ResponseWriter,
@@ -43,6 +44,27 @@ CHUNKED = (
     + b"".join(b"400\r\n" + b"y" * 1024 + b"\r\n" for _ in range(16))
     + b"0\r\n\r\n"
 )
+
+#: Worst cases for the field-line regex: long whitespace runs and a bad byte at the end. They
+#: must be refused in time linear in their size (a backtracking pattern would take seconds).
+PATHOLOGICAL = [
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: a" + b" " * 30000 + b"b" + b" " * 30000 + b"\x00\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX:" + b" " * 60000 + b"\x00\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"a " * 30000 + b"\x00\r\n\r\n",
+]
+
+
+def wsgikit_refuse(data: bytes) -> Callable[[], None]:
+    def run() -> None:
+        parser = RequestParser(max_field_bytes=65536, max_header_bytes=65536)
+        parser.feed(data)
+        try:
+            parser.next_event()
+        except ProtocolError:
+            return
+        raise SystemExit("benchmark self-check failed: pathological head accepted")
+
+    return run
 
 
 def wsgikit_fresh(data: bytes) -> Callable[[], None]:
@@ -210,6 +232,10 @@ def main(argv: list[str] | None = None) -> None:
         ),
         ("GET fed byte by byte", wsgikit_bytewise(GET), h11_bytewise(GET), None),
         ("response hello (writer)", wsgikit_writer, h11_writer_factory(), None),
+    ]
+    rows += [
+        (f"pathological 60 KiB head #{i}", wsgikit_refuse(data), None, None)
+        for i, data in enumerate(PATHOLOGICAL, 1)
     ]
     print(f"GET request: {len(GET)} bytes")
     print(f"{'case':32} {'wsgikit/s':>12} {'h11/s':>12} {'ratio':>7} {'llhttp/s':>12}")

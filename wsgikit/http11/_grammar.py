@@ -45,13 +45,25 @@ HTTP09_LINE_RE = re.compile(rf"{TOKEN} [{VCHAR}]+")
 HTTP2_PREFACE_LINE = "PRI * HTTP/2.0"
 
 # --- RFC 9112 §5 field lines ---------------------------------------------------------------------
-#: field-line = field-name ":" OWS field-value OWS, each ended by CRLF (RFC 9112 §2.1). A header
-#: block (the field lines of a head, without the final empty line) is validated in one pass:
-#: no whitespace before the colon (§5.1), no obs-fold (§5.2: a line starting with SP/HTAB is
-#: not a token), no bare CR or LF (both are outside FIELD_CHARS).
+#: field-line = field-name ":" OWS field-value OWS, each ended by CRLF (RFC 9112 §2.1);
+#: field-name = token (RFC 9110 §5.1). One match per field line, anchored right after an LF.
+#: Used with ``findall`` over a whole header block (the text before it must end with LF), and
+#: the block is valid *exactly when the number of matches equals the number of LFs in it*:
+#: every match holds exactly one LF (its terminator; neither group admits CR or LF), so if the
+#: counts agree every LF ends a match, and as each match starts right after an LF, each match
+#: is a whole line. That one count rules out whitespace before the colon (§5.1), obs-fold
+#: (§5.2: a line starting with SP/HTAB), bare CR and bare LF, and control characters in values.
+#: The value group excludes the surrounding OWS: it starts and ends with a field-vchar (as
+#: field-content does). Linear: ``[TOKEN]+`` cannot match ":", a value cannot start with OWS,
+#: trailing OWS is only tried after a value (so the two OWS runs never compete for the same
+#: spaces), and the only backtracking is from the end of the line to its last field-vchar.
+#: benchmarks/http11_parse.py times pathological 64 KiB lines (they must stay linear).
+_FIELD_VCHAR = rf"[{VCHAR}\x80-\xff]"
+FIELD_LINE_RE = re.compile(
+    rf"(?<=\n)({TOKEN}):{OWS}(?:({_FIELD_VCHAR}(?:[{FIELD_CHARS}]*{_FIELD_VCHAR})?){OWS})?\r\n"
+)
+#: The same grammar as one pattern for a whole block, used to find and name a bad line.
 HEADER_BLOCK_RE = re.compile(rf"(?:{TOKEN}:[{FIELD_CHARS}]*\r\n)*")
-#: Splits a block *already validated* by HEADER_BLOCK_RE into (name, value-with-trailing-OWS).
-FIELD_LINE_RE = re.compile(r"([^:]+):[ \t]*([^\r]*)\r\n")
 
 # --- RFC 9112 §3.2 request-target forms ----------------------------------------------------------
 #: absolute-form = absolute-URI (RFC 3986 §4.3) for the http and https schemes (RFC 9110 §4.2):

@@ -102,6 +102,10 @@ __all__ = ["RequestParser"]
 class _State(enum.Enum):
     """What the parser is waiting for."""
 
+    # Members are singletons compared by identity; hashing by identity keeps the transition
+    # check cheap (Enum's own __hash__ is a Python-level call).
+    __hash__ = object.__hash__
+
     HEAD = "waiting for a request head"
     BODY_LENGTH = "reading a Content-Length body"
     CHUNK_LINE = "waiting for a chunk-size line"
@@ -493,9 +497,9 @@ class RequestParser:
         """Parse a complete head (request line, field lines, each ended by CRLF)."""
         method, target, version = self._parse_request_line(text[:line_len])
         block_start = line_len + 2
-        if HEADER_BLOCK_RE.fullmatch(text, block_start) is None:
-            _diagnose_header_block(text[block_start:])
         raw = FIELD_LINE_RE.findall(text, block_start)
+        if len(raw) != text.count("\n", block_start):  # see FIELD_LINE_RE: a line failed
+            _diagnose_header_block(text[block_start:])
         if len(raw) > self.max_header_count:
             raise HeaderFieldsTooLarge(f"more than {self.max_header_count} header fields")
         if len(text) - block_start > self.max_field_bytes:
@@ -505,7 +509,7 @@ class RequestParser:
                     raise HeaderFieldsTooLarge(
                         f"header field {_shorten(line.partition(':')[0])} longer than {limit} bytes"
                     )
-        headers: Headers = tuple([(n.lower(), v.rstrip(" \t")) for n, v in raw])
+        headers: Headers = tuple([(n.lower(), v) for n, v in raw])
 
         # Request-target forms, RFC 9112 §3.2.
         scheme: str | None = None
@@ -721,11 +725,13 @@ class RequestParser:
                 raise BadRequest("connection closed mid-body (in the trailer section)")
             self._scanned = max(0, avail - 3)
             return NEED_DATA
-        text = buf[pos : end + 2].decode("latin-1")
-        if HEADER_BLOCK_RE.fullmatch(text) is None:
-            _diagnose_header_block(text, what="trailer")
+        # FIELD_LINE_RE matches right after an LF: give the first line one to follow.
+        text = "\n" + buf[pos : end + 2].decode("latin-1")
+        raw = FIELD_LINE_RE.findall(text, 1)
+        if len(raw) != text.count("\n", 1):
+            _diagnose_header_block(text[1:], what="trailer")
         self._pos = end + 4
-        fields = tuple([(n.lower(), v.rstrip(" \t")) for n, v in FIELD_LINE_RE.findall(text)])
+        fields = tuple([(n.lower(), v) for n, v in raw])
         if len(fields) > self.max_header_count:
             raise HeaderFieldsTooLarge(f"more than {self.max_header_count} trailer fields")
         for name, _ in fields:
