@@ -13,7 +13,6 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
     """Greets, breaking several rules; the checker names each one."""
     body = b"not quite conformant\n"
-    environ["wsgi.errors"].write(b"greeting\n")  # BUG A507: wsgi.errors takes str, not bytes
     start_response(
         "200 OK",
         [
@@ -21,6 +20,7 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[byt
             ("Content-Length", str(len(body) + 5)),  # BUG A411: more than the body has
             ("Connection", "close"),  # BUG A321: hop-by-hop headers are the server's
             ("X-Note", " padded "),  # BUG A320: surrounding whitespace in a value
+            ("ETag", "v1"),  # BUG A327: an entity-tag must be quoted ("v1")
         ],
     )
     yield body

@@ -128,7 +128,6 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("A406", "no-start-response", _APP, ERROR, "the iterable ended, start_response never called"),
     ("A407", "write-not-bytes", _WRITE, ERROR, "write() was given something not bytes"),
     ("A408", "write-after-return", _WRITE, ERROR, "write() used after the iterable was returned"),
-    ("A409", "write-before-start", _WRITE, ERROR, "write() after a start_response that failed"),
     ("A410", "content-length-exceeded", _CL, ERROR, "more bytes than Content-Length"),
     ("A411", "content-length-short", _CL, ERROR, "fewer bytes than Content-Length"),
     ("A412", "body-on-no-body-status", _OTHER, ERROR, "a body on a 1xx, 204 or 304 response"),

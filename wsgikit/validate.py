@@ -609,7 +609,10 @@ class _Exchange:
             )
         if not self.started:
             return
-        if self.exhausted and self.response_length is not None and self.body < self.response_length:
+        code = self.code or 200
+        bodiless = self.method == "HEAD" or code < 200 or code in pep3333.NO_BODY_STATUSES
+        short = self.response_length is not None and self.body < self.response_length
+        if self.exhausted and short and not bodiless:
             self.report(
                 Problem(
                     "A411", f"{self.body} bytes produced, Content-Length is {self.response_length}"
@@ -846,7 +849,7 @@ class IteratorWrapper:
         except StopIteration:
             ex.exhausted = True
             raise
-        if type(value) is not bytes:
+        if type(value) is not bytes and "A402" not in ex.reporter._seen:
             ex.report(
                 Problem(
                     "A404",
@@ -963,7 +966,10 @@ class Validator:
                 ),
                 "application()",
             )
-        environ, start_response = args[0], args[1]
+        params = [*args, *kw.values()]
+        if len(params) < 2:
+            raise TypeError(f"a WSGI application takes (environ, start_response), got {params!r}")
+        environ, start_response = params[0], params[1]
         ex = _Exchange(reporter, environ)
         reporter.report_all(environ_problems(environ), "environ")
         if isinstance(environ, dict):
