@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import sys
 import traceback
@@ -23,7 +24,8 @@ _PRODUCTION_PAGE = (
 class ErrorMiddleware:
     """Catch exceptions from the app (the call and the iteration) and answer 500.
 
-    ``debug=False`` (the default) sends a plain page naming nothing internal; ``debug=True``
+    ``debug=False`` (the default) sends a plain page naming nothing internal (JSON when the
+    client's Accept prefers ``application/json``); ``debug=True``
     adds the escaped traceback, read-only: there is never an interactive console. Every error
     is logged through ``logger`` (default ``wsgikit.errors``) with the request line and the
     request id. If the response headers were already sent, the app's iterable is closed and
@@ -95,9 +97,15 @@ class ErrorMiddleware:
             page = page.replace(
                 "</body>", f"<h2>Traceback (debug mode)</h2>\n<pre>{html.escape(text)}</pre></body>"
             )
+        content_type = "text/html; charset=utf-8"
+        if _prefers_json(environ.get("HTTP_ACCEPT")):
+            data: dict[str, Any] = {"error": "Internal Server Error", "request_id": request_id}
+            if self.debug:
+                data["traceback"] = traceback.format_exception(*exc_info)
+            page, content_type = json.dumps(data) + "\n", "application/json"
         body = page.encode("utf-8")
         headers = [
-            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
         ]
@@ -106,6 +114,17 @@ class ErrorMiddleware:
         finally:
             exc_info = None
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
+def _prefers_json(accept: Optional[str]) -> bool:
+    """True when Accept ranks JSON above HTML (API clients), so the error page is JSON."""
+    if not accept:
+        return False
+    from werkzeug.datastructures import MIMEAccept
+    from werkzeug.http import parse_accept_header
+
+    best = parse_accept_header(accept, MIMEAccept).best_match(["text/html", "application/json"])
+    return best == "application/json"
 
 
 class _Guarded:

@@ -133,3 +133,14 @@ def test_bad_options(options: dict[str, Any], error: type[Exception]) -> None:
         ErrorMiddleware(ok, **options)
     with pytest.raises(TypeError):
         ErrorMiddleware(42)  # type: ignore[arg-type]
+
+
+def test_json_clients_get_json() -> None:
+    res = client(boom).get("/", status=500, headers={"Accept": "application/json"},
+                           extra_environ={"wsgikit.request_id": "rid-7"})
+    assert res.headers["Content-Type"] == "application/json"
+    assert res.json == {"error": "Internal Server Error", "request_id": "rid-7"}
+    debug = client(boom, debug=True).get("/", status=500, headers={"Accept": "application/json"})
+    assert any("RuntimeError" in line for line in debug.json["traceback"])
+    browser = client(boom).get("/", status=500, headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.headers["Content-Type"] == "text/html; charset=utf-8"
