@@ -105,3 +105,48 @@ def test_every_middleware_module_is_covered() -> None:
     mine = {"proxy", "static", "dispatch", "compress", "errors", "access_log", "request_id",
             "cors"}
     assert mine <= modules and mine == set(MIDDLEWARE)
+
+
+def test_the_documented_stack_end_to_end(tmp_path: Path) -> None:
+    """All eight stacked as docs/middleware.rst shows, the validator around the whole stack."""
+    import gzip
+    import io
+    import json
+
+    (tmp_path / "site.css").write_bytes(b"a { color: red }\n" * 100)
+    log = io.StringIO()
+
+    def website(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("kaput")
+        body = (environ["REMOTE_ADDR"] + " " + environ["wsgikit.request_id"] + "\n").encode() * 50
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    app: Any = DispatchMiddleware(website, mounts={"/api": website})
+    app = StaticFilesMiddleware(app, directory=str(tmp_path), prefix="/static")
+    app = CompressMiddleware(app)
+    app = CORSMiddleware(app, allow_origins=["https://a.example"])
+    app = ErrorMiddleware(app)
+    app = AccessLogMiddleware(app, stream=log, format='%h %L "%r" %s')
+    app = RequestIdMiddleware(app)
+    app = ProxyHeadersMiddleware(app, trusted=["10.0.0.0/8"])
+    stack = validator(app)
+
+    client = webtest.TestApp(stack, extra_environ={"REMOTE_ADDR": "10.0.0.1"})
+    res = client.get("/api/x", headers={"X-Forwarded-For": "198.51.100.4", "X-Request-ID": "r1",
+                                        "Origin": "https://a.example"})
+    assert res.body.startswith(b"198.51.100.4 r1\n")
+    assert res.headers["Access-Control-Allow-Origin"] == "https://a.example"
+    assert res.headers["X-Request-ID"] == "r1"
+    raw = webtest.TestRequest.blank("/static/site.css", headers={"Accept-Encoding": "gzip"},
+                                    environ={"REMOTE_ADDR": "10.0.0.1"}).get_response(stack)
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(raw.body) == b"a { color: red }\n" * 100
+    err = client.get("/boom", status=500, headers={"Accept": "application/json"})
+    assert err.json["request_id"] == err.headers["X-Request-ID"]
+    lines = log.getvalue().splitlines()
+    assert lines[0] == '198.51.100.4 r1 "GET /api/x HTTP/1.0" 200'
+    assert lines[1].endswith('"GET /static/site.css HTTP/1.0" 200')
+    assert lines[2] == f'10.0.0.1 {err.json["request_id"]} "GET /boom HTTP/1.0" 500'
