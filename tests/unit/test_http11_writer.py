@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_module
+from wsgikit import http11
 from wsgikit.http11 import (
     BadRequest,
     ContentTooLarge,
@@ -369,3 +370,32 @@ def test_error_response_reason_is_ascii_safe() -> None:
     body = out.partition(b"\r\n\r\n")[2]
     assert body.isascii()
     assert out.count(b"\r\n\r\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (BadRequest("x"), b"HTTP/1.1 400 Bad Request\r\n"),
+        (http11.RequestTimeout("x"), b"HTTP/1.1 408 Request Timeout\r\n"),
+        (ContentTooLarge("x"), b"HTTP/1.1 413 Request Entity Too Large\r\n"),
+        (http11.URITooLong("x"), b"HTTP/1.1 414 Request-URI Too Long\r\n"),
+        (http11.HeaderFieldsTooLarge("x"), b"HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        (http11.NotImplementedMethod("x"), b"HTTP/1.1 501 Not Implemented\r\n"),
+        (http11.UnsupportedTransferCoding("x"), b"HTTP/1.1 501 Not Implemented\r\n"),
+        (http11.HTTPVersionNotSupported("x"), b"HTTP/1.1 505 HTTP Version Not Supported\r\n"),
+    ],
+)
+def test_every_protocol_error_maps_to_its_status_line(error: Any, line: bytes) -> None:
+    assert error.close is True
+    out = error_response(error)
+    assert out.startswith(line)
+    resp, body, complete = h11_read("GET", out)
+    assert resp.status_code == error.status and body == b"x\n" and complete
+
+
+def test_trailers_are_ignored_without_chunked_framing() -> None:
+    w = writer()
+    w.start("200 OK", [("Content-Length", "1")])
+    w.body(b"x")
+    assert w.end([("X-A", "1")]) == b""
+    assert w.complete and w.keep_alive
