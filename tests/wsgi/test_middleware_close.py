@@ -111,7 +111,6 @@ def test_the_documented_stack_end_to_end(tmp_path: Path) -> None:
     """All eight stacked as docs/middleware.rst shows, the validator around the whole stack."""
     import gzip
     import io
-    import json
 
     (tmp_path / "site.css").write_bytes(b"a { color: red }\n" * 100)
     log = io.StringIO()
