@@ -7,7 +7,7 @@ response. No sockets, threads or WSGI here: the connection layer feeds and sends
 
 from __future__ import annotations
 
-from .errors import (
+from wsgikit.http11.errors import (
     BadRequest,
     ContentTooLarge,
     HeaderFieldsTooLarge,
@@ -19,7 +19,7 @@ from .errors import (
     UnsupportedTransferCoding,
     URITooLong,
 )
-from .events import (
+from wsgikit.http11.events import (
     NEED_DATA,
     PAUSED,
     BodyChunk,
@@ -31,8 +31,8 @@ from .events import (
     Sentinel,
     Trailers,
 )
-from .parser import RequestParser
-from .writer import (
+from wsgikit.http11.parser import RequestParser
+from wsgikit.http11.writer import (
     HOP_BY_HOP,
     ResponseWriter,
     continue_response,

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import enum
 
-from ._grammar import (
+from wsgikit.http11._grammar import (
     ABSOLUTE_FORM_RE,
     AUTHORITY_FORM_RE,
     CHUNK_LINE_RE,
@@ -74,7 +74,7 @@ from ._grammar import (
     REQUEST_LINE_RE,
     TOKEN_RE,
 )
-from .errors import (
+from wsgikit.http11.errors import (
     BadRequest,
     ContentTooLarge,
     HeaderFieldsTooLarge,
@@ -84,7 +84,7 @@ from .errors import (
     UnsupportedTransferCoding,
     URITooLong,
 )
-from .events import (
+from wsgikit.http11.events import (
     NEED_DATA,
     PAUSED,
     BodyChunk,

@@ -12,8 +12,8 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 
-from ._grammar import FIELD_CHARS, TCHAR
-from .errors import ProtocolError, ResponseError
+from wsgikit.http11._grammar import FIELD_CHARS, TCHAR
+from wsgikit.http11.errors import ProtocolError, ResponseError
 
 __all__ = [
     "ResponseWriter",
