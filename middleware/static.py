@@ -26,6 +26,18 @@ _WINDOWS_DEVICES = frozenset(
 #: ``app.3f2a9c1d.js``, ``app-3f2a9c1d7e.css``: content-hashed names never change.
 DEFAULT_IMMUTABLE = r"[.-][0-9a-fA-F]{8,}\.[A-Za-z0-9]+$"
 _ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
+#: Web types pinned here because ``mimetypes`` reads the host's /etc/mime.types, which differs
+#: between systems (and some map .js to application/x-javascript).
+_WEB_TYPES = {
+    ".html": "text/html", ".htm": "text/html", ".css": "text/css", ".js": "text/javascript",
+    ".mjs": "text/javascript", ".json": "application/json", ".map": "application/json",
+    ".webmanifest": "application/manifest+json", ".svg": "image/svg+xml", ".wasm":
+    "application/wasm", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+    ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif", ".ico": "image/x-icon",
+    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
+    ".txt": "text/plain", ".xml": "application/xml", ".pdf": "application/pdf",
+    ".mp4": "video/mp4", ".webm": "video/webm", ".mp3": "audio/mpeg",
+}
 _CHUNK = 64 * 1024
 
 
@@ -195,8 +207,7 @@ class StaticFilesMiddleware:
             modified = datetime.fromtimestamp(int(info.st_mtime), timezone.utc)
             tag = f"{info.st_mtime_ns:x}-{size:x}" + (f"-{encoding}" if encoding else "")
             etag = quote_etag(tag)
-            content_type, _ = mimetypes.guess_type(path, strict=False)
-            content_type = content_type or "application/octet-stream"
+            content_type = _content_type(path)
             if content_type.startswith("text/") or content_type in (
                 "application/javascript", "image/svg+xml", "application/json",
             ):
@@ -286,6 +297,16 @@ class _FileSlice:
     @property
     def closed(self) -> bool:
         return self._file.closed
+
+
+def _content_type(path: str) -> str:
+    """The media type for ``path`` (pinned web types first, then ``mimetypes``)."""
+    extension = os.path.splitext(path)[1].lower()
+    pinned = _WEB_TYPES.get(extension)
+    if pinned is not None:
+        return pinned
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    return guessed or "application/octet-stream"
 
 
 def _if_range_allows(environ: WSGIEnvironment, etag: str, modified: datetime) -> bool:

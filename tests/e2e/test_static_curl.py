@@ -105,6 +105,8 @@ def test_precompressed_with_curl_compressed(server: Any) -> None:
 
 def test_traversal_over_the_wire(server: Any) -> None:
     for path in ("/s/../outside.txt", "/s/%2e%2e/outside.txt", "/s/..%2foutside.txt",
-                 "/s/%2e%2e%2foutside.txt"):
+                 "/s/%2e%2e%2foutside.txt", "/s/..%5coutside.txt", "/s/%2e%2e%5coutside.txt",
+                 "/s/..%c0%afoutside.txt", "/s/data.bin%00.css", "/s//etc/passwd",
+                 "/s/%2fetc%2fpasswd", "/s/CON", "/s/.%2e/outside.txt"):
         status, _, body = curl("--path-as-is", f"{server.url}{path}")
         assert status in (400, 404) and b"secret" not in body, path

@@ -123,6 +123,18 @@ def test_get_headers(site: Path) -> None:
     assert "Content-Encoding" not in res.headers
 
 
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [("a.js", "text/javascript; charset=utf-8"), ("a.MJS", "text/javascript; charset=utf-8"),
+     ("a.svg", "image/svg+xml; charset=utf-8"), ("a.wasm", "application/wasm"),
+     ("a.woff2", "font/woff2"), ("a.json", "application/json; charset=utf-8"),
+     ("a.png", "image/png"), ("noextension", "application/octet-stream")],
+)
+def test_pinned_content_types(tmp_path: Path, name: str, content_type: str) -> None:
+    (tmp_path / name).write_bytes(b"x")
+    assert client(tmp_path).get(f"/static/{name}").headers["Content-Type"] == content_type
+
+
 def test_content_types(site: Path) -> None:
     app = client(site)
     assert app.get("/static/data.bin").headers["Content-Type"] == "application/octet-stream"
