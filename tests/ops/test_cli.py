@@ -230,3 +230,13 @@ def test_sigint_also_drains(serve: Callable[..., ServeProcess]) -> None:
     proc.signal(signal.SIGINT)
     assert proc.proc.wait(20) == 0
     assert "SIGINT: draining" in proc.output()
+
+
+def test_deployment_docs_list_every_setting() -> None:
+    """docs/deployment.rst's table comes from the same metadata as the flags: keep them equal."""
+    from wsgikit.config import settings_table
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deployment.rst").read_text()
+    for flag, env, default, help_text in settings_table():
+        assert f"``{flag}``" in text and f"``{env}``" in text, flag
+        assert help_text in text, flag
