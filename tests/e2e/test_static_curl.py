@@ -110,3 +110,22 @@ def test_traversal_over_the_wire(server: Any) -> None:
                  "/s/%2fetc%2fpasswd", "/s/CON", "/s/.%2e/outside.txt"):
         status, _, body = curl("--path-as-is", f"{server.url}{path}")
         assert status in (400, 404) and b"secret" not in body, path
+
+
+def test_full_and_range_bodies_are_sent_with_sendfile(server: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    calls: list[tuple[int, int]] = []
+    original = socket.socket.sendfile
+
+    def recording(self: socket.socket, file: Any, offset: int = 0, count: Any = None) -> int:
+        calls.append((offset, count))
+        return original(self, file, offset, count)
+
+    monkeypatch.setattr(socket.socket, "sendfile", recording)
+    status, _, body = curl(f"{server.url}/s/data.bin")
+    assert status == 200 and body == DATA
+    status, _, body = curl("-r", "5000-5999", f"{server.url}/s/data.bin")
+    assert status == 206 and body == DATA[5000:6000]
+    assert calls == [(0, len(DATA)), (5000, 1000)]
