@@ -315,7 +315,7 @@ class ServerConfig:
     trusted_proxies: tuple[str, ...] = _setting(
         (),
         _to_tuple,
-        "CIDRs whose X-Forwarded-*/Forwarded headers are believed (none by default)",
+        "proxies (IPs or CIDRs) whose forwarding headers are believed (none by default)",
         flag="--trusted-proxy",
     )
     trusted_proxy_hops: int = _setting(
