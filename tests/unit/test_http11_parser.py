@@ -547,3 +547,37 @@ def test_illegal_transition_is_refused() -> None:
     parser = RequestParser()
     with pytest.raises(RuntimeError, match="illegal parser transition"):
         parser._goto(parser_module._State.TRAILERS)
+
+
+def test_half_an_empty_line_then_eof_is_a_clean_close() -> None:
+    parser = RequestParser()
+    parser.feed(b"\r")
+    assert parser.in_message is False
+    parser.feed(b"")
+    assert parser.next_event() == ConnectionClosed()
+
+
+def test_events_are_frozen() -> None:
+    import dataclasses
+
+    head = head_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        head.method = "POST"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        BodyChunk(b"x").data = b"y"  # type: ignore[misc]
+
+
+def test_current_head_and_eof_properties() -> None:
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n")
+    head = parser.next_event()
+    assert parser.current_head is head
+    assert parser.in_message is True and parser.state == "BODY_LENGTH"
+    parser.feed(b"x")
+    parser.next_event()
+    parser.next_event()
+    assert parser.in_message is False and parser.eof is False
+    parser.start_next()
+    assert parser.current_head is None
+    parser.feed(b"")
+    assert parser.eof is True

@@ -425,9 +425,8 @@ class RequestParser:
         pos = self._pos
         avail = len(buf) - pos
         if avail == 0 or (avail == 1 and buf[pos] == 13):
+            # Nothing, or the first half of an empty line: not a request yet (in_message agrees).
             if self._eof:
-                if avail:
-                    raise BadRequest("connection closed mid-request-head")
                 self._goto(_State.CLOSED)
                 return _CONNECTION_CLOSED
             return NEED_DATA
