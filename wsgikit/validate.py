@@ -583,7 +583,7 @@ class _Exchange:
         self.body += size
         self.headers_sent = True
         code = self.code or 200
-        if code < 200 or code in pep3333.NO_BODY_STATUSES:
+        if 100 <= code < 200 or code in pep3333.NO_BODY_STATUSES:
             self.report(Problem("A412", f"{size} body bytes on a {code} response"), where)
         if self.method == "HEAD":
             self.report(Problem("A414", f"{size} body bytes for a HEAD request"), where)
@@ -619,7 +619,11 @@ class _Exchange:
                 ),
                 "close()",
             )
-        if self.body and not any(n.lower() == "content-type" for n, _ in self.headers):
+        if (
+            self.body
+            and not bodiless
+            and not any(n.lower() == "content-type" for n, _ in self.headers)
+        ):
             self.report(
                 Problem(
                     "A323",
