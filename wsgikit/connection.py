@@ -48,7 +48,7 @@ __all__ = ["Connection", "ConnectionOwner", "ResponseRecord"]
 log = logging.getLogger("wsgikit.error")
 
 #: Requests a connection may serve in a row while other connections wait for a worker.
-TURN = 16
+TURN = 2
 #: Bytes asked of the kernel per recv.
 RECV_SIZE = 65536
 #: After an error response: how long and how much unread input is swallowed before closing, so

@@ -98,6 +98,7 @@ def test_each_request_gets_its_own_dict():
     a = environ_for(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
     b = environ_for(b"GET /b HTTP/1.1\r\nHost: h\r\nX-Only-B: 1\r\n\r\n")
     assert a["PATH_INFO"] == "/a" and "HTTP_X_ONLY_B" not in a
+    assert b["PATH_INFO"] == "/b" and b["HTTP_X_ONLY_B"] == "1"
     assert "REQUEST_METHOD" not in BASE
 
 
