@@ -7,6 +7,7 @@ it and exit 2.
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any, Optional
 
@@ -33,6 +34,10 @@ def make_ssl_context(config: ServerConfig) -> Optional[ssl.SSLContext]:
     """
     if not config.certfile:
         return None
+    for what, path in (("certfile", config.certfile), ("keyfile", config.keyfile),
+                       ("ca_certs", config.ca_certs)):
+        if path and not os.path.isfile(path):
+            raise TLSConfigError(f"TLS: {what} file not found: {path}")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     password = config.keyfile_password

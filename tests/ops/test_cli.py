@@ -173,23 +173,31 @@ def _sample_value(f: dataclasses.Field) -> tuple[list[str], str]:  # type: ignor
 TLS_FIELDS = {"certfile", "keyfile", "keyfile_password", "ca_certs"}
 
 
-@pytest.mark.parametrize(
-    "field",
-    [f for f in dataclasses.fields(ServerConfig) if f.name not in TLS_FIELDS],
-    ids=lambda f: f.name,
-)
-def test_every_flag_reaches_the_config(app_dir: Path, field: dataclasses.Field) -> None:  # type: ignore[type-arg]
-    flag = field.metadata["flag"] or "--" + field.name.replace("_", "-")
-    values, shown = _sample_value(field)
-    result = run_cli(["serve", "opsapp:app", "--print-config", flag, *values], app_dir)
-    assert result.returncode == 0, result.stderr
-    assert _printed(result)[field.name] == shown
-    # and the same through its WSGIKIT_* variable
-    if values and field.name not in ("binds", "reload_include"):
-        env = {"WSGIKIT_" + field.name.upper(): values[0]}
-        by_env = run_cli(["serve", "opsapp:app", "--print-config"], app_dir, env)
-        assert by_env.returncode == 0, by_env.stderr
-        assert _printed(by_env)[field.name] == shown
+def test_every_flag_reaches_the_config(app_dir: Path) -> None:
+    """All settings at once through their flags, then through their WSGIKIT_* variables."""
+    fields = [f for f in dataclasses.fields(ServerConfig) if f.name not in TLS_FIELDS]
+    argv: list[str] = []
+    env: dict[str, str] = {}
+    expected: dict[str, str] = {}
+    for f in fields:
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        values, shown = _sample_value(f)
+        argv += [flag, *values]
+        expected[f.name] = shown
+        if values and f.name not in ("binds", "reload_include"):
+            env["WSGIKIT_" + f.name.upper()] = values[0]
+        elif not values:
+            env["WSGIKIT_" + f.name.upper()] = "true"
+    by_flags = run_cli(["serve", "opsapp:app", "--print-config", *argv], app_dir)
+    assert by_flags.returncode == 0, by_flags.stderr
+    printed = _printed(by_flags)
+    assert {k: printed[k] for k in expected} == expected
+    by_env = run_cli(["serve", "opsapp:app", "--print-config"], app_dir, env)
+    assert by_env.returncode == 0, by_env.stderr
+    printed = _printed(by_env)
+    wanted = {k: v for k, v in expected.items() if "WSGIKIT_" + k.upper() in env}
+    assert {k: printed[k] for k in wanted} == wanted
+    assert len(wanted) == len(fields) - 2  # all but the two multi-value samples
 
 
 def test_tls_flags_reach_the_config(app_dir: Path, tls_files: dict[str, str]) -> None:
@@ -238,5 +246,5 @@ def test_deployment_docs_list_every_setting() -> None:
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "deployment.rst").read_text()
     for flag, env, default, help_text in settings_table():
-        assert f"``{flag}``" in text and f"``{env}``" in text, flag
+        assert f"``{flag}``" in text and f"``{env}``" in text and f"``{default}``" in text, flag
         assert help_text in text, flag
