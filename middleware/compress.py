@@ -42,8 +42,9 @@ class CompressMiddleware:
     """gzip the response when Accept-Encoding allows it (q-values honoured, ``q=0`` refuses).
 
     Skipped for HEAD, 1xx/204/304, 206, responses that already have a Content-Encoding,
-    ``Cache-Control: no-transform``, types not in ``types`` and bodies whose Content-Length is
-    below ``min_size``. Each chunk the app yields is compressed and flushed at once, so
+    ``Cache-Control: no-transform``, types not in ``types`` and bodies below ``min_size``
+    (known from Content-Length, or from a list body; an iterator's size is unknown, so it is
+    compressed unless empty). Each chunk the app yields is compressed and flushed at once, so
     streaming responses keep streaming; Content-Length is removed, ``Vary: Accept-Encoding``
     added and a strong ETag weakened.
 
@@ -90,7 +91,32 @@ class CompressMiddleware:
             environ.get("REQUEST_METHOD") != "HEAD"
             and encoding_quality(environ.get("HTTP_ACCEPT_ENCODING"), "gzip") > 0
         )
-        state: dict[str, Any] = {"compressor": None}
+        state: dict[str, Any] = {"compressor": None, "pending": None}
+
+        def commit(response: tuple[str, Headers, ExcInfo], compress: bool) -> Any:
+            """Call the server's start_response, with gzip headers when ``compress``."""
+            status, headers, exc_info = response
+            state["pending"] = None
+            if compress:
+                compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+                state["compressor"] = compressor
+                headers = set_header(remove_header(headers, "Content-Length"),
+                                     "Content-Encoding", "gzip")
+                etag = get_header(headers, "ETag")
+                if etag and not etag.startswith("W/"):
+                    headers = set_header(headers, "ETag", "W/" + etag)
+            else:
+                state["compressor"] = None
+            if exc_info is not None:
+                write = start_response(status, headers, exc_info)
+            else:
+                write = start_response(status, headers)
+            if compress:
+                compressor = state["compressor"]
+                state["write"] = lambda data: write(_squeeze(compressor, data))
+            else:
+                state["write"] = write
+            return state["write"]
 
         def edit(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
             code = status[:3]
@@ -105,27 +131,32 @@ class CompressMiddleware:
             if eligible:
                 headers = add_vary(headers, "Accept-Encoding")
             length = get_header(headers, "Content-Length")
-            small = length is not None and length.isdigit() and int(length) < self.min_size
-            if eligible and wants_gzip and not small:
-                compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)
-                state["compressor"] = compressor
-                headers = set_header(remove_header(headers, "Content-Length"),
-                                     "Content-Encoding", "gzip")
-                etag = get_header(headers, "ETag")
-                if etag and not etag.startswith("W/"):
-                    headers = set_header(headers, "ETag", "W/" + etag)
-            else:
-                state["compressor"] = None
-            if exc_info is not None:
-                write = start_response(status, headers, exc_info)
-            else:
-                write = start_response(status, headers)
-            compressor = state["compressor"]
-            if compressor is None:
-                return write
-            return lambda data: write(_squeeze(compressor, data))
+            if not (eligible and wants_gzip):
+                return commit((status, headers, exc_info), compress=False)
+            if length is not None:
+                small = length.isdigit() and int(length) < self.min_size
+                return commit((status, headers, exc_info), compress=not small)
+            # Size unknown: decide once the body is seen (a list's size is known at once; an
+            # iterator's first chunk commits to compressing, so streams are not held back).
+            state["pending"] = (status, headers, exc_info)
+            state["commit"] = commit
+
+            def deferred_write(data: bytes) -> None:
+                pending = state["pending"]
+                if pending is not None:
+                    commit(pending, compress=True)
+                write = state.get("write")
+                if write is None:
+                    raise RuntimeError("write() called before start_response()")
+                write(data)
+
+            return deferred_write
 
         result = self.app(environ, edit)
+        pending = state["pending"]
+        if pending is not None and isinstance(result, (list, tuple)):
+            size = sum(len(chunk) for chunk in result)
+            commit(pending, compress=size >= self.min_size)
         return ClosingIterator(_compress_stream(result, state), [lambda: close_iterable(result)])
 
 
@@ -138,12 +169,17 @@ def _squeeze(compressor: Any, data: bytes) -> bytes:
 
 def _compress_stream(result: Iterable[bytes], state: dict[str, Any]) -> Iterator[bytes]:
     for chunk in result:
+        pending = state["pending"]
+        if pending is not None and chunk:
+            state["commit"](pending, compress=True)
         compressor = state["compressor"]
         if compressor is None:
             yield chunk
         elif chunk:
             yield _squeeze(compressor, chunk)
+    pending = state["pending"]
+    if pending is not None:  # an empty body: nothing to compress
+        state["commit"](pending, compress=False)
     compressor = state["compressor"]
     if compressor is not None:
         yield bytes(compressor.flush(zlib.Z_FINISH))
-

@@ -53,11 +53,12 @@ class Wire:
         return self.chunks
 
 
-def run(app: Any, method: str = "GET", accept: Optional[str] = "gzip", **options: Any
+def run(app: Any, method: str = "GET", accept: Optional[str] = "gzip", status: Any = None,
+        **options: Any
         ) -> tuple[Wire, Any]:
     wire = Wire(validator(CompressMiddleware(app, **options)))
     headers = {"Accept-Encoding": accept} if accept is not None else {}
-    res = webtest.TestApp(wire).request("/", method=method, headers=headers)
+    res = webtest.TestApp(wire).request("/", method=method, headers=headers, status=status)
     return wire, res
 
 
@@ -168,3 +169,49 @@ def test_bad_options(options: dict[str, Any], error: type[Exception]) -> None:
         CompressMiddleware(make_app(), **options)
     with pytest.raises(TypeError):
         CompressMiddleware(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("body", "compressed"), [(b"tiny", False), (TEXT, True)])
+def test_list_body_without_content_length_sized_before_deciding(body: bytes, compressed: bool
+                                                                 ) -> None:
+    wire, res = run(make_app(body=body, length=False))
+    assert (wire.header("Content-Encoding") == "gzip") is compressed
+    assert res.body == body
+
+
+def test_empty_generator_without_length_is_not_compressed() -> None:
+    def empty(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return
+        yield b""  # pragma: no cover
+
+    wire, res = run(empty)
+    assert wire.header("Content-Encoding") is None and res.body == b""
+
+
+def test_write_without_length_commits_to_gzip() -> None:
+    def legacy(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"tiny ")
+        return [b"tail"]
+
+    wire, res = run(legacy)
+    assert wire.header("Content-Encoding") == "gzip" and res.body == b"tiny tail"
+
+
+def test_error_page_replacing_headers_is_recomputed() -> None:
+    def fails_late(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise RuntimeError("late")
+        except RuntimeError:
+            import sys
+
+            start_response("500 Internal Server Error",
+                           [("Content-Type", "text/plain"), ("Content-Length", "5")],
+                           sys.exc_info())
+        yield b"oops\n"
+
+    wire, res = run(fails_late, status=500)
+    assert wire.status.startswith("500") and wire.header("Content-Encoding") is None
+    assert res.body == b"oops\n"
