@@ -1117,12 +1117,10 @@ def check_content_type(status: Any, headers: Any) -> None:
     problems = no_body_header_problems(code, pairs)
     has_type = any(n.lower() == "content-type" for n, _ in pairs)
     if not has_type and code not in pep3333.NO_BODY_STATUSES:
-        problems.append(
-            Problem(
-                "A323",
-                "no Content-Type header",
-                "No Content-Type header found in headers (%s)" % (headers,),
-            )
+        # wsgiref refuses a missing Content-Type outright; the engine only warns (A323)
+        legacy = "No Content-Type header found in headers (%s)" % (headers,)
+        raise _WsgirefAssertionError(
+            Finding(RULES["A323"], "no Content-Type header", "headers", legacy)
         )
     _raise_problems(problems, "headers")
 
