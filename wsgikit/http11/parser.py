@@ -508,7 +508,7 @@ class RequestParser:
                     raise HeaderFieldsTooLarge(
                         f"header field {_shorten(line.partition(':')[0])} longer than {limit} bytes"
                     )
-        headers: Headers = tuple([(n.lower(), v) for n, v in raw])
+        headers: Headers = tuple([(n.lower(), v.strip(" \t")) for n, v in raw])
 
         # Request-target forms, RFC 9112 §3.2.
         scheme: str | None = None
@@ -527,7 +527,7 @@ class RequestParser:
         host: str | None = None
         content_lengths: list[str] = []
         codings: list[str] = []
-        connection: list[str] = []
+        connection = ""  # Connection field values joined by "," (a list either way)
         expect_continue = False
         host_count = 0
         content_types = 0
@@ -537,12 +537,12 @@ class RequestParser:
             if name == "host":
                 host_count += 1
                 host = value
+            elif name == "connection":
+                connection = f"{connection},{value}" if connection else value
             elif name == "content-length":
                 content_lengths.append(value)
             elif name == "transfer-encoding":
                 codings.extend(_token_list(value, "Transfer-Encoding"))
-            elif name == "connection":
-                connection.extend(v.strip(" \t").lower() for v in value.split(","))
             elif name == "expect":
                 expect_continue = value.lower() == "100-continue"
             else:
@@ -558,10 +558,13 @@ class RequestParser:
         if uri_host is not None:
             host = uri_host  # RFC 9112 §3.2.2: the target's authority wins over Host
         content_length, chunked = self._body_framing(version, content_lengths, codings)
+        # RFC 9112 §9.3: Connection is a token list; "close" anywhere wins; HTTP/1.0 needs
+        # "keep-alive" to persist. Expect is an HTTP/1.1 feature (RFC 9110 §10.1.1).
+        tokens = _connection_tokens(connection) if connection else _NO_TOKENS
         if version == "1.1":
-            keep_alive = "close" not in connection
+            keep_alive = "close" not in tokens
         else:
-            keep_alive = "keep-alive" in connection and "close" not in connection
+            keep_alive = "keep-alive" in tokens and "close" not in tokens
             expect_continue = False
         return RequestHead(
             method,
@@ -730,7 +733,7 @@ class RequestParser:
         if len(raw) != text.count("\n", 1):
             _diagnose_header_block(text[1:], what="trailer")
         self._pos = end + 4
-        fields = tuple([(n.lower(), v) for n, v in raw])
+        fields = tuple([(n.lower(), v.strip(" \t")) for n, v in raw])
         if len(fields) > self.max_header_count:
             raise HeaderFieldsTooLarge(f"more than {self.max_header_count} trailer fields")
         for name, _ in fields:
@@ -761,6 +764,23 @@ def _absolute_form(target: str) -> tuple[str, str, str, str]:
     if not authority or HOST_RE.fullmatch(authority) is None or authority[0] == ":":
         raise BadRequest(f"invalid authority in request-target {_shorten(target)}")
     return path or "/", query or "", scheme, authority
+
+
+_NO_TOKENS: frozenset[str] = frozenset()
+_COMMON_CONNECTION = {
+    "keep-alive": frozenset({"keep-alive"}),
+    "close": frozenset({"close"}),
+    "Keep-Alive": frozenset({"keep-alive"}),
+    "Close": frozenset({"close"}),
+}
+
+
+def _connection_tokens(value: str) -> frozenset[str]:
+    """The lower-cased options of a Connection field value (RFC 9110 §7.6.1)."""
+    common = _COMMON_CONNECTION.get(value)
+    if common is not None:
+        return common
+    return frozenset(item.strip(" \t").lower() for item in value.split(","))
 
 
 def _token_list(value: str, field: str) -> list[str]:
