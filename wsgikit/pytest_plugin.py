@@ -8,6 +8,7 @@ validator in MODE (``raise`` by default), replacing webtest.lint.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -71,7 +72,9 @@ def _wsgikit_validate_webtest(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     try:
-        import webtest
+        with warnings.catch_warnings():  # webob imports the deprecated cgi module (3.11, 3.12)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import webtest
     except ImportError:
         yield
         return

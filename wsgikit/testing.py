@@ -6,6 +6,7 @@ WebTest is an optional extra (``pip install wsgikit[testing]``); it is imported 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from wsgikit.pep3333 import INFO
@@ -17,7 +18,9 @@ __all__ = ["TestApp", "make_test_app_class"]  # noqa: F822 (TestApp is built laz
 def make_test_app_class() -> type:
     """Build the ``TestApp`` class (a ``webtest.TestApp`` subclass); imports WebTest."""
     try:
-        import webtest
+        with warnings.catch_warnings():  # webob imports the deprecated cgi module (3.11, 3.12)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import webtest
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "wsgikit.testing.TestApp needs WebTest: pip install 'wsgikit[testing]'"
