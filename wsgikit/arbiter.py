@@ -208,7 +208,10 @@ class Arbiter:
                 continue
             if not worker.ready:
                 self.fast_failures += 1
-            log.warning("worker %d died (%s); starting a replacement", pid, how)
+            if worker.ready and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                log.info("worker %d exited (%s); starting a replacement", pid, how)
+            else:
+                log.warning("worker %d died (%s); starting a replacement", pid, how)
 
     def _signal_all(self, workers: Sequence[_Worker], signum: int) -> None:
         for worker in workers:

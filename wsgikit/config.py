@@ -217,6 +217,14 @@ class ServerConfig:
         8, _to_int, "worker threads per process (requests run at once; idle connections need none)"
     )
     workers: int = _setting(1, _to_int, "processes; 1 runs everything in this process")
+    max_requests: int = _setting(
+        0,
+        _to_int,
+        "with --workers: restart a worker after this many requests (0 never; bounds slow leaks)",
+    )
+    max_requests_jitter: int = _setting(
+        0, _to_int, "add up to this many to max_requests per worker, so they do not all restart"
+    )
     max_queued: int = _setting(
         256,
         _to_int,
@@ -369,6 +377,9 @@ class ServerConfig:
             "max_body_bytes", "max_chunk_ext_bytes", "header_timeout", "body_timeout",
             "keepalive_timeout", "send_timeout", "reload_interval", "trusted_proxy_hops",
         )
+        for name in ("max_requests", "max_requests_jitter"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.max_drain_bytes < 0:
             raise ConfigError("max_drain_bytes must be 0 or more")
         if self.keepalive_linger < 0:

@@ -364,6 +364,25 @@ def access_logger(config: ServerConfig) -> Optional[Callable[[Any], None]]:
     return hook
 
 
+def _count_requests(
+    inner: Optional[Callable[[Any], None]], config: ServerConfig, reached: threading.Event
+) -> Callable[[Any], None]:
+    """An ``on_response`` hook that sets ``reached`` after max_requests (+ jitter) responses."""
+    import itertools
+    import random
+
+    limit = config.max_requests + random.randint(0, config.max_requests_jitter)
+    counter = itertools.count(1)
+
+    def hook(record: Any) -> None:
+        if inner is not None:
+            inner(record)
+        if next(counter) >= limit:
+            reached.set()
+
+    return hook
+
+
 def run_server(
     app: WSGIApplication,
     config: ServerConfig,
@@ -380,12 +399,16 @@ def run_server(
     """
     state = ServerState()
     stack = build_app(app, config, state)
+    on_response = access_logger(config)
+    recycle = threading.Event()
+    if parent_pid is not None and config.max_requests > 0:
+        on_response = _count_requests(on_response, config, recycle)
     server = create_server(
         stack,
         config,
         [listener.sock for listener in listeners],
         ssl_context,
-        on_response=access_logger(config),
+        on_response=on_response,
     )
     stats = getattr(server, "stats", None)
     if callable(stats):
@@ -425,9 +448,11 @@ def run_server(
     if parent_pid is not None:
 
         def watch_parent() -> None:
-            while not stopping.wait(1.0):
+            while not stopping.wait(0.5):
                 if os.getppid() != parent_pid:
                     stop("master process is gone")
+                elif recycle.is_set():
+                    stop(f"served max_requests ({config.max_requests}+); recycling this worker")
 
         threading.Thread(target=watch_parent, name="wsgikit-parent-watch", daemon=True).start()
     if ready is not None:

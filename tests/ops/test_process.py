@@ -198,3 +198,20 @@ def _answers(url: str) -> str:
         return str(get_json(url, timeout=2)["version"])
     except (OSError, AssertionError, ValueError):
         return ""
+
+
+def test_max_requests_recycles_workers(serve: Callable[..., ServeProcess]) -> None:
+    proc = serve("opsapp:app", "--port", "0", "--workers", "2", "--threads", "2",
+                 "--max-requests", "3", "--max-requests-jitter", "2")
+    url = proc.wait_listening()[0]
+    proc.wait_for(r"worker \d+ started", count=2)
+    first = set(_workers(proc))
+    pids: set[int] = set()
+    deadline = time.monotonic() + 20
+    while pids <= first and time.monotonic() < deadline:
+        pids.add(get_json(url)["pid"])
+        time.sleep(0.05)
+    assert not pids <= first, "no worker was recycled"
+    proc.wait_for(r"served max_requests \(3\+\); recycling this worker")
+    assert "died" not in proc.output()
+    assert proc.stop() == 0
