@@ -383,3 +383,43 @@ def test_generated_valid_requests_agree_with_the_oracles() -> None:
             assert expected == theirs, f"differs from {name}"
 
     check()
+
+
+def test_mutated_requests_wsgikit_accepts_are_accepted_alike_by_an_oracle() -> None:
+    """Random byte edits of valid requests: whatever wsgikit still accepts, an oracle accepts
+    with the same meaning (so no mutation finds a leniency wsgikit has alone)."""
+    require_module("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tests.unit.test_http11_properties import SEED_REQUESTS
+
+    edits = st.lists(
+        st.tuples(st.integers(min_value=0), st.integers(0, 2), st.binary(min_size=1, max_size=3)),
+        min_size=1,
+        max_size=3,
+    )
+
+    @settings(max_examples=400, deadline=2000)
+    @given(st.sampled_from(SEED_REQUESTS), edits)
+    def check(seed: bytes, changes: list[tuple[int, int, bytes]]) -> None:
+        data = bytearray(seed)
+        for where, how, what in changes:
+            i = where % (len(data) + 1)
+            if how == 0:
+                data[i:i] = what
+            elif how == 1:
+                del data[i : i + len(what)]
+            else:
+                data[i : i + len(what)] = what
+        raw = bytes(data)
+        ours = parse_wsgikit(raw)
+        if not isinstance(ours, tuple):
+            return
+        accepting = _accepting(raw)
+        assert accepting, f"only wsgikit accepts {raw!r}"
+        for name, theirs in accepting.items():
+            expected = as_h11_reports(ours) if name == "h11" else ours
+            assert expected == theirs, f"differs from {name} on {raw!r}"
+
+    check()
