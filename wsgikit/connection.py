@@ -424,6 +424,9 @@ class Connection:
             self.close()
             return False
         self._handshaken = True
+        from wsgikit.tls import tls_environ  # HTTPS, SSL_PROTOCOL, SSL_CLIENT_* (mod_ssl names)
+
+        self.base_environ = {**self.base_environ, **tls_environ(self.sock)}  # type: ignore[arg-type]
         return True
 
     def _fail(self, exc: ProtocolError, status: Optional[int] = None) -> None:
