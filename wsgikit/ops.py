@@ -424,27 +424,34 @@ def run_server(
 
     server.service_actions = mark_serving
 
-    def shutdown() -> None:
+    def shutdown(reason: str) -> None:
+        log.info("%s: draining (up to %gs), then exiting", reason, config.graceful_timeout)
         # A signal may come before serve_forever() runs; shutting down a server that has not
         # started its pool yet would fail, so wait (bounded) until it serves.
         serving.wait(5.0)
         server.shutdown()
 
-    def stop(reason: str) -> None:
+    def stop(reason: str) -> None:  # runs in a signal handler: no logging, no blocking here
         if stopping.is_set():
             return
         stopping.set()
         state.start_draining()
-        log.info("%s: draining (up to %gs), then exiting", reason, config.graceful_timeout)
-        stopper = threading.Thread(target=shutdown, name="wsgikit-shutdown", daemon=True)
+        stopper = threading.Thread(
+            target=shutdown, args=(reason,), name="wsgikit-shutdown", daemon=True
+        )
         stoppers.append(stopper)
         stopper.start()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop(signal.Signals(signum).name)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, on_signal)
+    for name in ("SIGTERM", "SIGINT", "SIGQUIT", "SIGBREAK"):  # SIGBREAK: Ctrl-Break, Windows
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+    if parent_pid is None and hasattr(signal, "SIGHUP"):
+        # One process has no workers to replace: a hangup (a closed terminal) must not kill
+        # the server mid-request. Use --workers for SIGHUP code reloads.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if parent_pid is not None:
 
         def watch_parent() -> None:
