@@ -270,7 +270,19 @@ def build_app(app: WSGIApplication, config: ServerConfig, state: ServerState) ->
         wrapped = RequestWatchdog(wrapped, warn_after=config.request_warn_after)
     if config.status_path:
         wrapped = StatusEndpoint(wrapped, path=config.status_path, state=state)
-    return wrapped
+    return _Introspection(wrapped, state)
+
+
+class _Introspection:
+    """Puts ``wsgikit.stats`` in the environ: a callable giving queue depth, busy workers..."""
+
+    def __init__(self, app: WSGIApplication, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ["wsgikit.stats"] = self.state.stats
+        return self.app(environ, start_response)
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -310,7 +322,9 @@ def check_access_log(config: ServerConfig) -> None:
             ) from None
 
 
-def access_logger(config: ServerConfig) -> Optional[Callable[[Any], None]]:
+def access_logger(
+    config: ServerConfig, state: Optional[ServerState] = None
+) -> Optional[Callable[[Any], None]]:
     """An ``on_response`` hook writing ``config.access_log`` (None when it is off).
 
     The format is compiled now, so a bad atom is an error at start-up; the file is opened in
@@ -335,9 +349,15 @@ def access_logger(config: ServerConfig) -> Optional[Callable[[Any], None]]:
                 f"cannot open access log {config.access_log!r}: {_reason(exc)}"
             ) from None
     lock = threading.Lock()
+    fmt = config.access_log_format
+    wants_stats = state is not None and ("wsgikit.queue_depth" in fmt or "wsgikit.busy" in fmt)
 
     def hook(record: Any) -> None:
         env = record.environ or {}
+        if wants_stats and state is not None and state.stats_source is not None:
+            stats = state.stats_source()  # the pool as this response finished
+            env["wsgikit.queue_depth"] = stats.get("queued", "-")
+            env["wsgikit.busy_workers"] = stats.get("busy_workers", "-")
         entry = accesslog.AccessRecord(
             remote_addr=str(env.get("REMOTE_ADDR") or record.remote_addr or "-"),
             remote_user=env.get("REMOTE_USER"),
@@ -399,7 +419,7 @@ def run_server(
     """
     state = ServerState()
     stack = build_app(app, config, state)
-    on_response = access_logger(config)
+    on_response = access_logger(config, state)
     recycle = threading.Event()
     if parent_pid is not None and config.max_requests > 0:
         on_response = _count_requests(on_response, config, recycle)

@@ -35,6 +35,11 @@ class ServerState:
     def start_draining(self) -> None:
         self._draining.set()
 
+    def stats(self) -> dict[str, Any]:
+        """The server's live numbers (empty before the server exists)."""
+        source = self.stats_source
+        return dict(source()) if source is not None else {}
+
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "status": "draining" if self.draining else "ok",

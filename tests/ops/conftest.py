@@ -47,6 +47,8 @@ APP_SOURCE = textwrap.dedent(
         doc["pid"] = os.getpid()
         doc["version"] = VERSION
         doc["has_cert"] = "SSL_CLIENT_CERT" in environ
+        if "wsgikit.stats" in environ:
+            doc["stats"] = environ["wsgikit.stats"]()
         body = json.dumps(doc).encode()
         start_response("200 OK", [("Content-Type", "application/json"),
                                   ("Content-Length", str(len(body)))])

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import stat
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -248,3 +249,12 @@ def test_deployment_docs_list_every_setting() -> None:
     for flag, env, default, help_text in settings_table():
         assert f"``{flag}``" in text and f"``{env}``" in text and f"``{default}``" in text, flag
         assert help_text in text, flag
+
+
+def test_sighup_does_not_kill_one_process(serve: Callable[..., ServeProcess]) -> None:
+    proc = serve("opsapp:app", "--port", "0")
+    url = proc.wait_listening()[0]
+    proc.signal(signal.SIGHUP)
+    time.sleep(0.3)
+    assert get_json(url)["pid"] == proc.pid
+    assert proc.stop() == 0

@@ -137,8 +137,26 @@ def test_watchdog_logs_a_hung_request_stack_once(serve: Callable[..., ServeProce
     assert proc.stop() == 0
 
 
-def test_queue_wait_in_the_environ(serve: Callable[..., ServeProcess]) -> None:
-    proc = serve("opsapp:app", "--port", "0")
+def test_queue_wait_and_stats_in_the_environ(serve: Callable[..., ServeProcess]) -> None:
+    proc = serve("opsapp:app", "--port", "0", "--threads", "3")
     doc = get_json(proc.wait_listening()[0])
     assert isinstance(doc["wsgikit.queue_wait"], float) and doc["wsgikit.queue_wait"] >= 0
+    stats = doc["stats"]
+    assert stats["threads"] == 3 and stats["busy_workers"] >= 1  # this request is running
+    assert stats["queued"] >= 0 and stats["open_connections"] >= 1
+    assert proc.stop() == 0
+
+
+def test_queue_depth_and_busy_workers_as_log_atoms(
+    serve: Callable[..., ServeProcess], app_dir: Path
+) -> None:
+    log_path = app_dir / "access.log"
+    proc = serve("opsapp:app", "--port", "0", "--access-log", str(log_path), "--threads", "2",
+                 "--access-log-format", "%s %{wsgikit.queue_depth}e %{wsgikit.busy_workers}e")
+    url = proc.wait_listening()[0]
+    request(url, "/")
+    line = _wait_lines(log_path, 1)[0]
+    m = re.fullmatch(r"200 (\d+) (\d+)", line)
+    assert m, line
+    assert int(m.group(1)) == 0 and int(m.group(2)) >= 1
     assert proc.stop() == 0
