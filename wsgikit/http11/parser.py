@@ -672,6 +672,19 @@ class RequestParser:
         if size == 0:
             self._goto(_State.TRAILERS)
             return self._next_trailers()
+        start = line_end + 2
+        end = start + size
+        if len(buf) >= end + 2:
+            # Fast path: the whole chunk and its CRLF are here; stay in CHUNK_LINE.
+            if buf[end] != 13 or buf[end + 1] != 10:
+                raise BadRequest("missing CRLF after chunk data")
+            if type(buf) is bytes:
+                data = buf[start:end]
+            else:
+                data = bytes(memoryview(buf)[start:end])
+            self._pos = end + 2
+            self._scanned = 0
+            return BodyChunk(data)
         self._remaining = size
         self._goto(_State.CHUNK_DATA)
         return self._next_chunk_data()
