@@ -41,6 +41,7 @@ def test_factory_flag_and_call_syntax(serve: Callable[..., ServeProcess]) -> Non
 
 
 BAD_INPUT = [
+    ([], "no application given"),
     (["nosuchmodule:app"], "module 'nosuchmodule' not found"),
     (["opsapp:missing"], "has no attribute 'missing'"),
     (["opsapp:not_callable"], "is not callable"),
