@@ -377,8 +377,8 @@ def test_error_response_reason_is_ascii_safe() -> None:
     [
         (BadRequest("x"), b"HTTP/1.1 400 Bad Request\r\n"),
         (http11.RequestTimeout("x"), b"HTTP/1.1 408 Request Timeout\r\n"),
-        (ContentTooLarge("x"), b"HTTP/1.1 413 Request Entity Too Large\r\n"),
-        (http11.URITooLong("x"), b"HTTP/1.1 414 Request-URI Too Long\r\n"),
+        (ContentTooLarge("x"), b"HTTP/1.1 413 Content Too Large\r\n"),
+        (http11.URITooLong("x"), b"HTTP/1.1 414 URI Too Long\r\n"),
         (http11.HeaderFieldsTooLarge("x"), b"HTTP/1.1 431 Request Header Fields Too Large\r\n"),
         (http11.NotImplementedMethod("x"), b"HTTP/1.1 501 Not Implemented\r\n"),
         (http11.UnsupportedTransferCoding("x"), b"HTTP/1.1 501 Not Implemented\r\n"),

@@ -304,6 +304,21 @@ def _explain_bad_header(lines: list[str]) -> str:
     return "invalid header"  # pragma: no cover - some line always fails
 
 
+#: RFC 9110 §15 reason phrases for the statuses this package answers itself, so the bytes do
+#: not change with the Python version (``http.HTTPStatus`` renamed 413 and 414 in 3.13).
+_PHRASES = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
 def continue_response() -> bytes:
     """The interim ``100 Continue`` response (RFC 9110 §15.2.1)."""
     return b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -330,10 +345,12 @@ def error_response(
         message = reason if reason is not None else error.reason
     else:
         status = int(error)
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
+    phrase = _PHRASES.get(status)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
     if reason is not None:
         message = reason
     elif not isinstance(error, ProtocolError):
