@@ -332,8 +332,11 @@ class Server(socketserver.TCPServer):
                 for key, _ in events:
                     if key.data is None:
                         self._drain_wake()
-                    else:
+                        continue
+                    try:
                         self._accept_from(key.data)
+                    except Exception:  # never let one bad connection stop the accept loop
+                        log.exception("wsgikit: error while accepting a connection")
                 self.service_actions()
         finally:
             selector.close()

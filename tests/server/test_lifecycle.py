@@ -219,3 +219,22 @@ def test_ten_thousand_idle_connections_hold_no_worker():
             child.wait(5)
         if child.stdout:
             child.stdout.close()
+
+
+def test_handle_request_serves_one_request_in_the_calling_thread():
+    from wsgikit.server import make_server
+
+    with make_server(apps.hello, host="127.0.0.1", port=0) as server:
+        server.timeout = 5
+        port = server.server_address[1]
+        result = {}
+
+        def client():
+            result["response"] = exchange("127.0.0.1", port, GET)
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        server.handle_request()
+        thread.join(5)
+    response = result["response"]
+    assert response.status == 200 and response.closes  # one request, then close
