@@ -273,7 +273,7 @@ def render(result: dict[str, Any]) -> str:
                     detail_table(cells, scenario.name)]
     issues = problems(cells)
     if issues:
-        out += ["", "Cells not measured cleanly:", *(f"- {line}" for line in issues)]
+        out += ["", "Cells not measured cleanly:", "", *(f"- {line}" for line in issues)]
     return "\n".join(out) + "\n"
 
 
