@@ -128,7 +128,12 @@ class CheckReport:
             items = self.by_rule[r.id]
             lines.append(f"{r.id} {r.name} [{r.level}] ({r.section}): {r.title}")
             probes = sorted({p for p, _ in items})
-            lines.append(f"    seen on {len(probes)} of {self.probes} probes: {', '.join(probes)}")
+            if len(probes) == self.probes:
+                lines.append(f"    seen on all {self.probes} probes")
+            else:
+                lines.append(
+                    f"    seen on {len(probes)} of {self.probes} probes: {', '.join(probes)}"
+                )
             for probe, finding in items[:examples]:
                 lines.append(f"    - {probe}: {finding.detail} [in {finding.where}]")
         for probe, error in self.crashes:

@@ -52,7 +52,7 @@ def test_nonconformant_sample_is_reported_grouped_by_rule() -> None:
     assert [r.id for r in report.rules()] == ["A320", "A321", "A327", "A404", "A411"]
     text = report.format()
     assert "A321 hop-by-hop-header [error] (PEP 3333: Other HTTP Features)" in text
-    assert f"seen on {len(PROBES)} of {len(PROBES)} probes" in text
+    assert f"seen on all {len(PROBES)} probes" in text
     assert "hop-by-hop header Connection: close sent by the app" in text
     assert text.endswith(f"5 problem(s) found in {len(PROBES)} probes")
 

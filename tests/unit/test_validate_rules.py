@@ -585,3 +585,11 @@ def test_valid_app_is_clean(
         gc.collect()
     assert found == []
     assert isinstance(body, list)
+
+
+def test_every_rule_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "validator.rst").read_text("utf-8")
+    missing = [r.id for r in RULES.values() if f"``{r.id}``\n     - ``{r.name}``" not in doc]
+    assert missing == []
