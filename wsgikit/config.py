@@ -210,7 +210,9 @@ class ServerConfig:
     backlog: int = _setting(
         1024, _to_int, "listen() backlog (waitress's default; the kernel caps it at somaxconn)"
     )
-    reuse_port: bool = _setting(False, _to_bool, "set SO_REUSEPORT (one listener per worker)")
+    reuse_port: bool = _setting(
+        False, _to_bool, "set SO_REUSEPORT: several separate wsgikit instances may share a port"
+    )
 
     # Concurrency.
     threads: int = _setting(
