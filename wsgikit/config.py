@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-__all__ = ["ConfigError", "ServerConfig", "BindSpec", "parse_bind", "settings_table"]
+__all__ = [
+    "ConfigError", "ServerConfig", "BindSpec", "parse_bind", "settings_table", "settings_rst",
+]
 
 ENV_PREFIX = "WSGIKIT_"
 
@@ -478,6 +480,18 @@ class ServerConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def settings_rst() -> str:
+    """The settings as an RST list-table (docs/deployment.rst embeds exactly this)."""
+    lines = [
+        ".. list-table::", "   :header-rows: 1", "   :widths: 22 28 14 36", "",
+        "   * - Flag", "     - Environment variable", "     - Default", "     - Meaning",
+    ]
+    for flag, env, default, text in settings_table():
+        lines += [f"   * - ``{flag}``", f"     - ``{env}``"]
+        lines += [f"     - ``{default}``", f"     - {text}"]
+    return "\n".join(lines) + "\n"
 
 
 def settings_table(fields: Optional[Iterable[str]] = None) -> list[tuple[str, str, str, str]]:
