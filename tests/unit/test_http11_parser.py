@@ -581,3 +581,26 @@ def test_current_head_and_eof_properties() -> None:
     assert parser.current_head is None
     parser.feed(b"")
     assert parser.eof is True
+
+
+def test_empty_lines_after_a_large_pipelined_body_are_skipped() -> None:
+    """The bound on leading empty lines counts them, not the buffer offset."""
+    body = b"b" * 20000
+    parser = RequestParser()
+    parser.feed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body
+        + b"\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
+    events = []
+    while (event := parser.next_event()) is not PAUSED:
+        events.append(event)
+    parser.start_next()
+    head = parser.next_event()
+    assert isinstance(head, RequestHead) and head.target == "/next"
+
+
+def test_too_many_empty_lines_before_a_request_line() -> None:
+    assert (
+        status_of(b"\r\n" * 30 + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", max_request_line=50) == 400
+    )

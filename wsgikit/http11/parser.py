@@ -22,6 +22,8 @@ States and transitions
 One state per thing the parser is waiting for (``_State``). ``_TRANSITIONS`` below is the whole
 state machine in one place; ``_goto`` refuses any transition not listed there, so a bug shows up
 as a ``RuntimeError`` instead of a silent desync. ``ERROR`` is reachable from every state.
+Staying in a state is not a transition: when a whole chunk and its CRLF are already buffered,
+``CHUNK_LINE`` returns the chunk's data at once and waits for the next chunk-size line.
 
 Buffering
 ---------
@@ -202,6 +204,7 @@ class RequestParser:
         "_remaining",
         "_body_total",
         "_head",
+        "_blank_bytes",
         "max_request_line",
         "max_header_count",
         "max_field_bytes",
@@ -252,6 +255,7 @@ class RequestParser:
         self._remaining = 0  # body bytes left: Content-Length or the current chunk
         self._body_total = 0  # chunked: body bytes declared so far, against max_body_bytes
         self._head: RequestHead | None = None
+        self._blank_bytes = 0  # empty lines skipped before this request line
 
     # --- public API ------------------------------------------------------------------------
 
@@ -321,6 +325,7 @@ class RequestParser:
         if self._state is not _State.PAUSED:
             raise RuntimeError(f"start_next() called while {self._state.value}")
         self._head = None
+        self._blank_bytes = 0
         self._goto(_State.HEAD)
 
     @property
@@ -391,11 +396,14 @@ class RequestParser:
         buf = self._buf
         pos = self._pos
         # Skip empty lines before the request line (RFC 9112 §2.2).
-        while buf.startswith(_CRLF, pos):
-            pos += 2
+        if buf.startswith(_CRLF, pos):
+            start = pos
+            while buf.startswith(_CRLF, pos):
+                pos += 2
             self._pos = pos
             self._scanned = 0
-            if pos > self.max_request_line:
+            self._blank_bytes += pos - start
+            if self._blank_bytes > self.max_request_line:
                 raise BadRequest("too many empty lines before the request line")
         end = buf.find(_HEAD_END, pos + self._scanned)
         if end < 0:
@@ -674,10 +682,10 @@ class RequestParser:
             return self._next_trailers()
         start = line_end + 2
         end = start + size
-        if len(buf) >= end + 2:
-            # Fast path: the whole chunk and its CRLF are here; stay in CHUNK_LINE.
-            if buf[end] != 13 or buf[end + 1] != 10:
-                raise BadRequest("missing CRLF after chunk data")
+        if len(buf) >= end + 2 and buf[end] == 13 and buf[end + 1] == 10:
+            # Fast path: the whole chunk and its CRLF are here; stay in CHUNK_LINE. (Without the
+            # CRLF, the slow path below hands out the data first, then refuses: the same events
+            # however the bytes arrived.)
             if type(buf) is bytes:
                 data = buf[start:end]
             else:
