@@ -142,6 +142,7 @@ class Connection:
         # per-request state
         self._body_done = True
         self._continue_sent = False
+        self._responding = False  # inside Gateway.run: a response may be partly sent
         self.trailers: tuple[tuple[str, str], ...] = ()
 
     def fileno(self) -> int:
@@ -165,7 +166,10 @@ class Connection:
             self.close()
         except Exception:
             log.exception("wsgikit: internal error on %r", self)
-            self._fail(ProtocolError("internal server error"), status=500)
+            if self._responding:
+                self.close()  # part of a response may be out: never a second status line
+            else:
+                self._fail(ProtocolError("internal server error"), status=500)
 
     def _serve(self, queue_wait: float) -> None:
         parser = self.parser
@@ -255,10 +259,6 @@ class Connection:
                 pass
         self.close()
 
-    def resume(self) -> None:
-        """Called when a parked connection became readable: read what came, then serve."""
-        self.ready_at = time.monotonic()
-
     # -- one request --------------------------------------------------------------------------
 
     def _handle(self, head: RequestHead, queue_wait: float) -> bool:
@@ -305,7 +305,9 @@ class Connection:
             sendfile=None if self.tls else self._sendfile,
             server_header=self.config.server_header,
         )
+        self._responding = True
         outcome = gateway.run()
+        self._responding = False
         keep = outcome.keep_alive and may_keep_alive()
         if keep and not self._body_done:
             keep = self._drain(wsgi_input)
