@@ -273,3 +273,33 @@ def test_on_response_hook_gets_a_record(live_server):
     assert ("user-agent", "t") in record.request_headers
     assert record.duration >= 0 and record.queue_wait >= 0
     assert "wsgikit.queue_wait" in record.environ
+
+
+def test_every_bind_spec_is_served(live_server):
+    srv = live_server(apps.hello, binds=("127.0.0.1:0", "127.0.0.1:0"))
+    ports = [sock.getsockname()[1] for sock in srv.server.listeners]
+    assert len(set(ports)) == 2
+    for port in ports:
+        assert exchange("127.0.0.1", port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+
+
+def test_pre_bound_sockets_are_adopted(live_server):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    srv = live_server(apps.hello, sockets=[sock])
+    assert srv.port == sock.getsockname()[1]
+    assert exchange(srv.host, srv.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+
+
+def test_max_connections_leaves_extra_clients_in_the_backlog(live_server):
+    srv = live_server(apps.hello, max_connections=1, keepalive_timeout=0.5)
+    with RawClient(srv.host, srv.port) as first:
+        first.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert first.read_response().status == 200
+        with RawClient(srv.host, srv.port, timeout=5) as second:
+            second.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            # served only once the first (idle) connection times out and frees its slot
+            started = time.monotonic()
+            assert second.read_response().status == 200
+            assert time.monotonic() - started > 0.2
