@@ -55,6 +55,7 @@ def _request(method: str, target: str, body: bytes = b"", *, chunked: bool = Fal
 PROBES: tuple[Probe, ...] = (
     Probe("GET /", _request("GET", "/")),
     Probe("HEAD /", _request("HEAD", "/")),
+    Probe("OPTIONS *", _request("OPTIONS", "*")),
     Probe("OPTIONS /", _request("OPTIONS", "/")),
     Probe("GET /missing (404 path)", _request("GET", "/no/such/path/here")),
     Probe("POST empty body", _request("POST", "/", b"")),

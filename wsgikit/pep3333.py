@@ -16,7 +16,7 @@ __all__ = [
     "Rule", "RULES", "rule", "ERROR", "WARNING", "INFO",
     "REQUIRED_KEYS", "NON_EMPTY_KEYS", "OPTIONAL_CGI_KEYS", "FORBIDDEN_KEYS", "WSGI_KEY_TYPES",
     "BOOL_KEYS", "HOP_BY_HOP", "KNOWN_METHODS", "INPUT_METHODS", "ERRORS_METHODS",
-    "NO_BODY_STATUSES", "TOKEN_RE", "is_native", "is_token",
+    "NO_BODY_STATUSES", "NOT_MODIFIED_FORBIDDEN", "TOKEN_RE", "is_native", "is_token",
 ]  # fmt: skip
 
 ERROR: Final = "error"  # PEP 3333 or RFC "must": raise mode raises
@@ -113,7 +113,7 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("A319", "header-value-not-latin1", _UNICODE, ERROR, "header value is not latin-1"),
     ("A320", "header-value-whitespace", _SR, WARNING, "header value has surrounding spaces"),
     ("A321", "hop-by-hop-header", _OTHER, ERROR, "apps must not send hop-by-hop headers"),
-    ("A322", "content-type-on-no-body", _SR, WARNING, "Content-Type on a 204/304 response"),
+    ("A322", "metadata-on-no-body", _SR, WARNING, "Content-Type etc. on a 204/304 response"),
     ("A323", "content-type-missing", _SR, WARNING, "a response with a body lacks Content-Type"),
     ("A324", "content-length-invalid", _CL, ERROR, "Content-Length is not a decimal integer"),
     ("A325", "content-length-conflict", _CL, ERROR, "several differing Content-Length headers"),
@@ -207,6 +207,12 @@ ERRORS_METHODS: Final = ("flush", "write", "writelines")
 
 #: Statuses that never carry a body (RFC 9110 §6.4.1); 1xx are checked by range.
 NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+#: Representation metadata a 304 should not carry (RFC 9110 §15.4.5); Content-Length may be
+#: sent (§8.6) and Content-Type is checked for 204 and 304 alike.
+NOT_MODIFIED_FORBIDDEN: Final = frozenset({
+    "content-encoding", "content-language", "content-range", "content-md5",
+})  # fmt: skip
 
 #: RFC 9110 §5.6.2 token.
 TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

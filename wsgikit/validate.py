@@ -277,7 +277,8 @@ def environ_problems(environ: Any) -> list[Problem]:
                 "SCRIPT_NAME doesn't start with /: %r" % (script,),
             )
         )
-    if type(path) is str and path and not path.startswith("/"):
+    asterisk = path == "*" and environ.get("REQUEST_METHOD") == "OPTIONS"  # OPTIONS * HTTP/1.1
+    if type(path) is str and path and not path.startswith("/") and not asterisk:
         out.append(
             Problem(
                 "S113",
@@ -497,6 +498,8 @@ def no_body_header_problems(code: int, pairs: list[tuple[str, str]]) -> list[Pro
                     "return content." % code,
                 )
             )
+        if code == 304 and lower in pep3333.NOT_MODIFIED_FORBIDDEN:
+            out.append(Problem("A322", f"{name} {value!r} on a 304 response"))
         if lower == "content-length" and (code < 200 or code == 204) and value.strip() != "0":
             out.append(Problem("A413", f"Content-Length {value} on a {code} response"))
     return out
