@@ -370,8 +370,15 @@ def machine_details() -> dict[str, Any]:
         out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10,
                              check=False)
         wrk_version = (out.stdout or out.stderr).split("Copyright")[0].strip()
+    commit = ""
+    if shutil.which("git"):
+        out = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "describe",
+                              "--always", "--dirty"], capture_output=True, text=True,
+                             timeout=10, check=False)
+        commit = out.stdout.strip()
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "wsgikit_commit": commit,
         "cpu": cpu,
         "cores": os.cpu_count(),
         "kernel": platform.release(),
