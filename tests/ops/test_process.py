@@ -215,3 +215,25 @@ def test_max_requests_recycles_workers(serve: Callable[..., ServeProcess]) -> No
     proc.wait_for(r"served max_requests \(3\+\); recycling this worker")
     assert "died" not in proc.output()
     assert proc.stop() == 0
+
+
+def test_idle_keepalive_connections_do_not_hold_up_shutdown(
+    serve: Callable[..., ServeProcess],
+) -> None:
+    import http.client
+
+    proc = serve("opsapp:app", "--port", "0", "--graceful-timeout", "60",
+                 "--keepalive-timeout", "60")
+    url = proc.wait_listening()[0]
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/")
+        assert conn.getresponse().read()
+        assert conn.sock is not None  # kept alive, now idle
+        started = time.monotonic()
+        assert proc.stop(timeout=20) == 0
+        assert time.monotonic() - started < 15  # not the 60 s grace: idle ones are closed
+        assert conn.sock.recv(1) == b""  # the server closed it
+    finally:
+        conn.close()
