@@ -237,3 +237,30 @@ def test_idle_keepalive_connections_do_not_hold_up_shutdown(
         assert conn.sock.recv(1) == b""  # the server closed it
     finally:
         conn.close()
+
+
+def test_workers_notify_systemd_and_share_one_access_log(
+    serve: Callable[..., ServeProcess], app_dir: Path
+) -> None:
+    import socket
+
+    notify_path = str(app_dir / "notify.sock")
+    log_path = app_dir / "access.log"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(notify_path)
+        notify.settimeout(20)
+        proc = serve("opsapp:app", "--port", "0", "--workers", "2", "--access-log",
+                     str(log_path), "--access-log-format", "%s %U",
+                     env={"NOTIFY_SOCKET": notify_path})
+        url = proc.wait_listening()[0]
+        assert notify.recv(100) == b"READY=1"  # once every worker serves
+        for i in range(10):
+            get_json(url, f"/w{i}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(log_path.read_text().splitlines()) < 10:
+            time.sleep(0.05)
+        assert sorted(log_path.read_text().splitlines()) == sorted(
+            f"200 /w{i}" for i in range(10))
+        proc.signal(signal.SIGTERM)
+        assert notify.recv(100) == b"STOPPING=1"
+        assert proc.proc.wait(20) == 0
