@@ -19,7 +19,7 @@ TIMEOUT = 10.0
 
 
 def echo(environ: Any, start_response: Any) -> Iterator[bytes]:
-    """Reads the body as PEP 3333 allows (read(size) to CONTENT_LENGTH, or to EOF if terminated)."""
+    """Read the body as PEP 3333 allows: read(CONTENT_LENGTH), or to EOF if terminated."""
     stream = environ["wsgi.input"]
     if environ.get("CONTENT_LENGTH"):
         body = stream.read(int(environ["CONTENT_LENGTH"]))
@@ -27,8 +27,11 @@ def echo(environ: Any, start_response: Any) -> Iterator[bytes]:
         body = stream.read()
     else:
         body = b""
-    out = b"%s %s %d\n" % (environ["REQUEST_METHOD"].encode(), environ["PATH_INFO"].encode(
-        "latin-1"), len(body))  # fmt: skip
+    out = b"%s %s %d\n" % (
+        environ["REQUEST_METHOD"].encode(),
+        environ["PATH_INFO"].encode("latin-1"),
+        len(body),
+    )
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(out)))])
     yield out
 
@@ -45,8 +48,10 @@ def _request(port: int, method: str, path: str, body: Any = None, headers: Any =
 
 def _chunked_post(port: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        sock.sendall(b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
-                     b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")  # fmt: skip
+        sock.sendall(
+            b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        )
         data = b""
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
