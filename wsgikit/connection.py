@@ -224,8 +224,15 @@ class Connection:
             return False
         if self.tls and self.sock.pending():  # type: ignore[attr-defined]
             wait: float = remaining
-        elif (turn >= TURN or self.fresh) and self.owner.queued() > 0:
-            wait = 0.0  # others are waiting: no lingering on a new or long-served connection
+        elif self.owner.queued() > 0:
+            # Others are waiting for a worker: no lingering (a slow client must not hold a
+            # worker while ready requests queue), and after TURN requests in a row not even
+            # bytes already here keep it: it goes to the back of the line.
+            if turn >= TURN:
+                if not self.owner.park(self, deadline):
+                    self.close()
+                return False
+            wait = 0.0
         else:
             wait = min(cfg.keepalive_linger, remaining)
         # wait == 0 still tries once without blocking: a connection woken from the parker is
