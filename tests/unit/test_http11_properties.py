@@ -22,7 +22,7 @@ from wsgikit.http11 import (
     RequestParser,
     Trailers,
 )
-from wsgikit.http11.parser import _FORBIDDEN_TRAILERS
+from wsgikit.http11._head import FORBIDDEN_TRAILERS as _FORBIDDEN_TRAILERS
 
 hypothesis = require_module("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -54,36 +54,28 @@ Policies (strict, because leniency is where request smuggling lives)
   NUL, DEL or other control characters except HTAB in values (obs-text bytes are kept). HTTP/1.1
   needs exactly one Host with a valid value; more than one Host, Content-Length with different
   values, or more than one Content-Type is a 400.
-* **Framing** (RFC 9112 §6.3, decided in ``_body_framing`` only): see that function.
+* **Framing** (RFC 9112 §6.3, decided in ``_head.body_framing`` only): see that function.
 * **Trailers**: bounded by ``max_trailer_bytes`` (431); fields that must not be sent in a
-  trailer (framing, routing, authentication, request modifiers: ``_FORBIDDEN_TRAILERS``) are a 400.
+  trailer (framing, routing, authentication, request modifiers:
+  ``_head.FORBIDDEN_TRAILERS``) are a 400.
 """
 
 from __future__ import annotations
 
 import enum
 
-from wsgikit.http11._grammar import (
-    ABSOLUTE_FORM_RE,
-    AUTHORITY_FORM_RE,
-    CHUNK_LINE_RE,
-    DIGITS_RE,
-    FIELD_LINE_RE,
-    HEADER_BLOCK_RE,
-    HOST_RE,
-    HTTP09_LINE_RE,
-    HTTP2_PREFACE_LINE,
-    REQUEST_LINE_RE,
-    TOKEN_RE,
+from wsgikit.http11._grammar import CHUNK_LINE_RE
+from wsgikit.http11._head import (
+    parse_head,
+    parse_request_line,
+    parse_trailer_fields,
+    shorten_bytes,
 )
 from wsgikit.http11.errors import (
     BadRequest,
     ContentTooLarge,
     HeaderFieldsTooLarge,
-    HTTPVersionNotSupported,
-    NotImplementedMethod,
     ProtocolError,
-    UnsupportedTransferCoding,
     URITooLong,
 )
 from wsgikit.http11.events import (
@@ -93,7 +85,6 @@ from wsgikit.http11.events import (
     ConnectionClosed,
     EndOfMessage,
     Event,
-    Headers,
     RequestHead,
     Trailers,
 )
@@ -136,48 +127,6 @@ _TRANSITIONS: dict[_State, frozenset[_State]] = {
 
 _END_OF_MESSAGE = EndOfMessage()
 _CONNECTION_CLOSED = ConnectionClosed()
-
-#: Transfer codings registered with IANA (RFC 9112 §7, RFC 9110 §8.4.1). Any other name is
-#: "not understood" (501); these are understood but not decoded by this server, so only
-#: ``chunked`` alone is accepted.
-_KNOWN_CODINGS = frozenset(
-    {"chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress", "identity", "trailers"}
-)
-
-#: Fields a client must not put in a trailer section (RFC 9110 §6.5.1: message framing,
-#: routing, request modifiers, authentication, and connection control).
-_FORBIDDEN_TRAILERS = frozenset(
-    {
-        "transfer-encoding",
-        "content-length",
-        "host",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "upgrade",
-        "expect",
-        "max-forwards",
-        "content-type",
-        "content-encoding",
-        "content-range",
-        "range",
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "cache-control",
-        "if-match",
-        "if-none-match",
-        "if-modified-since",
-        "if-unmodified-since",
-        "if-range",
-    }
-)
-
-#: Header fields the parser looks at; everything else is passed through untouched.
-_FRAMING_FIELDS = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "expect", "content-type"}
-)
 
 _CRLF = b"\r\n"
 _HEAD_END = b"\r\n\r\n"
@@ -415,7 +364,13 @@ class RequestParser:
             raise HeaderFieldsTooLarge(f"request head larger than {self.max_header_bytes} bytes")
         text = buf[pos : end + 2].decode("latin-1")
         self._pos = end + 4
-        head = self._parse_head(text, line_end - pos)
+        head = parse_head(
+            text,
+            line_end - pos,
+            max_header_count=self.max_header_count,
+            max_field_bytes=self.max_field_bytes,
+            max_body_bytes=self.max_body_bytes,
+        )
         self._head = head
         if head.chunked:
             self._body_total = 0
@@ -477,167 +432,7 @@ class RequestParser:
         """Validate a request line early (before the whole head arrived)."""
         if len(line) > self.max_request_line:
             raise URITooLong(f"request line longer than {self.max_request_line} bytes")
-        self._parse_request_line(line)
-
-    def _parse_request_line(self, line: str) -> tuple[str, str, str]:
-        match = REQUEST_LINE_RE.fullmatch(line)
-        if match is None:
-            if "\n" in line:
-                raise BadRequest("bare LF in the request head (lines must end with CRLF)")
-            if "\r" in line:
-                raise BadRequest("bare CR in the request line")
-            if HTTP09_LINE_RE.fullmatch(line):
-                raise BadRequest("HTTP/0.9 request line (no HTTP version) is not supported")
-            raise BadRequest(f"malformed request line {_shorten(line)}")
-        method, target, major, minor = match.groups()
-        if major != "1":
-            if line == HTTP2_PREFACE_LINE:
-                raise HTTPVersionNotSupported(
-                    "HTTP/2 connection preface received; this server speaks HTTP/1.1 only"
-                )
-            raise HTTPVersionNotSupported(f"HTTP/{major}.{minor} is not supported, only HTTP/1.x")
-        if method == "CONNECT":
-            raise NotImplementedMethod("CONNECT is not implemented (this server is not a proxy)")
-        return method, target, "1.0" if minor == "0" else "1.1"
-
-    def _parse_head(self, text: str, line_len: int) -> RequestHead:
-        """Parse a complete head (request line, field lines, each ended by CRLF)."""
-        method, target, version = self._parse_request_line(text[:line_len])
-        block_start = line_len + 2
-        raw = FIELD_LINE_RE.findall(text, block_start)
-        if len(raw) != text.count("\n", block_start):  # see FIELD_LINE_RE: a line failed
-            _diagnose_header_block(text[block_start:])
-        if len(raw) > self.max_header_count:
-            raise HeaderFieldsTooLarge(f"more than {self.max_header_count} header fields")
-        if len(text) - block_start > self.max_field_bytes:
-            limit = self.max_field_bytes
-            for line in text[block_start:].split("\r\n"):
-                if len(line) > limit:
-                    raise HeaderFieldsTooLarge(
-                        f"header field {_shorten(line.partition(':')[0])} longer than {limit} bytes"
-                    )
-        headers: Headers = tuple([(n.lower(), v.strip(" \t")) for n, v in raw])
-
-        # Request-target forms, RFC 9112 §3.2.
-        scheme: str | None = None
-        uri_host: str | None = None
-        if target[0] == "/":
-            path, sep, query = target.partition("?")
-            if "#" in target:
-                raise BadRequest("a request-target must not contain a fragment ('#')")
-        elif target == "*":
-            if method != "OPTIONS":
-                raise BadRequest("asterisk-form request-target is only allowed with OPTIONS")
-            path, query = "*", ""
-        else:
-            path, query, scheme, uri_host = _absolute_form(target)
-
-        host: str | None = None
-        content_lengths: list[str] = []
-        codings: list[str] = []
-        connection = ""  # Connection field values joined by "," (a list either way)
-        expect_continue = False
-        host_count = 0
-        content_types = 0
-        for name, value in headers:
-            if name not in _FRAMING_FIELDS:
-                continue
-            if name == "host":
-                host_count += 1
-                host = value
-            elif name == "connection":
-                connection = f"{connection},{value}" if connection else value
-            elif name == "content-length":
-                content_lengths.append(value)
-            elif name == "transfer-encoding":
-                codings.extend(_token_list(value, "Transfer-Encoding"))
-            elif name == "expect":
-                expect_continue = value.lower() == "100-continue"
-            else:
-                content_types += 1
-        if host_count > 1:
-            raise BadRequest("more than one Host header field")
-        if host is not None and HOST_RE.fullmatch(host) is None:
-            raise BadRequest(f"invalid Host header value {_shorten(host)}")
-        if version == "1.1" and host is None:
-            raise BadRequest("HTTP/1.1 request without a Host header field")
-        if content_types > 1:
-            raise BadRequest("more than one Content-Type header field")
-        if uri_host is not None:
-            host = uri_host  # RFC 9112 §3.2.2: the target's authority wins over Host
-        content_length, chunked = self._body_framing(version, content_lengths, codings)
-        # RFC 9112 §9.3: Connection is a token list; "close" anywhere wins; HTTP/1.0 needs
-        # "keep-alive" to persist. Expect is an HTTP/1.1 feature (RFC 9110 §10.1.1).
-        tokens = _connection_tokens(connection) if connection else _NO_TOKENS
-        if version == "1.1":
-            keep_alive = "close" not in tokens
-        else:
-            keep_alive = "keep-alive" in tokens and "close" not in tokens
-            expect_continue = False
-        return RequestHead(
-            method,
-            target,
-            version,
-            headers,
-            path,
-            query,
-            host,
-            scheme,
-            content_length,
-            chunked,
-            keep_alive,
-            expect_continue,
-        )
-
-    def _body_framing(
-        self, version: str, content_lengths: list[str], codings: list[str]
-    ) -> tuple[int | None, bool]:
-        """Decide the request body's length: the one place for RFC 9112 §6.3.
-
-        Returns ``(content_length, chunked)``:
-
-        1. Transfer-Encoding in an HTTP/1.0 request: 400 (RFC 9112 §6.1: a 1.0 intermediary
-           would not understand it, so the framing is ambiguous).
-        2. Transfer-Encoding together with Content-Length: 400 (§6.1 allows "handle as
-           smuggling"; we refuse instead of guessing, and close).
-        3. Transfer-Encoding with a coding we do not know: 501 (§6.1).
-        4. Transfer-Encoding whose last coding is not ``chunked``, or ``chunked`` twice: 400
-           (§6.3 item 4: the length cannot be determined).
-        5. Any coding besides ``chunked`` (``gzip, chunked``): 501, we decode only chunked.
-        6. ``chunked`` alone: a chunked body, ``(None, True)``.
-        7. Content-Length: digits only (a comma list is refused), every field line identical,
-           else 400; above ``max_body_bytes``: 413 now, before any body byte is read.
-        8. Neither: no body, ``(None, False)`` (§6.3 item 7: a request has no body by default).
-        """
-        if codings:
-            if version == "1.0":
-                raise BadRequest("Transfer-Encoding is not allowed in an HTTP/1.0 request")
-            if content_lengths:
-                raise BadRequest("both Transfer-Encoding and Content-Length (request smuggling?)")
-            for coding in codings:
-                if coding not in _KNOWN_CODINGS:
-                    raise UnsupportedTransferCoding(f"unknown transfer coding {_shorten(coding)}")
-            if codings[-1] != "chunked" or codings.count("chunked") > 1:
-                raise BadRequest("Transfer-Encoding must end with a single 'chunked'")
-            if len(codings) > 1:
-                raise UnsupportedTransferCoding(
-                    f"transfer coding {_shorten(codings[0])} is not implemented"
-                )
-            return None, True
-        if content_lengths:
-            first = content_lengths[0]
-            for value in content_lengths:
-                if DIGITS_RE.fullmatch(value) is None:
-                    raise BadRequest(f"invalid Content-Length {_shorten(value)}")
-                if value != first:
-                    raise BadRequest("several Content-Length fields with different values")
-            digits = first.lstrip("0") or "0"
-            if len(digits) > 19 or int(digits) > self.max_body_bytes:
-                raise ContentTooLarge(
-                    f"Content-Length {_shorten(first)} exceeds the {self.max_body_bytes}-byte limit"
-                )
-            return int(digits), False
-        return None, False
+        parse_request_line(line)
 
     # --- bodies -------------------------------------------------------------------------------
 
@@ -671,7 +466,7 @@ class RequestParser:
             return NEED_DATA
         match = CHUNK_LINE_RE.fullmatch(buf, pos, line_end)
         if match is None:
-            raise BadRequest(f"invalid chunk-size line {_shorten_bytes(buf[pos:line_end])}")
+            raise BadRequest(f"invalid chunk-size line {shorten_bytes(buf[pos:line_end])}")
         size = int(match.group(1), 16)
         self._pos = line_end + 2
         self._body_total += size
@@ -749,104 +544,9 @@ class RequestParser:
             self._scanned = max(0, avail - 3)
             return NEED_DATA
         # FIELD_LINE_RE matches right after an LF: give the first line one to follow.
-        text = "\n" + buf[pos : end + 2].decode("latin-1")
-        raw = FIELD_LINE_RE.findall(text, 1)
-        if len(raw) != text.count("\n", 1):
-            _diagnose_header_block(text[1:], what="trailer")
+        fields = parse_trailer_fields(
+            "\n" + buf[pos : end + 2].decode("latin-1"), self.max_header_count
+        )
         self._pos = end + 4
-        fields = tuple([(n.lower(), v.strip(" \t")) for n, v in raw])
-        if len(fields) > self.max_header_count:
-            raise HeaderFieldsTooLarge(f"more than {self.max_header_count} trailer fields")
-        for name, _ in fields:
-            if name in _FORBIDDEN_TRAILERS:
-                raise BadRequest(f"field {name!r} is not allowed in a trailer section")
         self._goto(_State.END)
         return Trailers(fields)
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def _absolute_form(target: str) -> tuple[str, str, str, str]:
-    """Split an absolute-form target: (path, query, scheme, host), RFC 9112 §3.2.2."""
-    match = ABSOLUTE_FORM_RE.fullmatch(target)
-    if match is None:
-        if AUTHORITY_FORM_RE.fullmatch(target):
-            raise NotImplementedMethod(
-                "authority-form request-target is only for CONNECT, which is not implemented"
-            )
-        raise BadRequest(f"invalid request-target {_shorten(target)}")
-    scheme, authority, path, query = match.groups()
-    scheme = scheme.lower()
-    if scheme not in ("http", "https"):
-        raise BadRequest(f"absolute-form request-target with unsupported scheme {scheme!r}")
-    if "@" in authority:
-        raise BadRequest("userinfo in the request-target's authority is not allowed")
-    if not authority or HOST_RE.fullmatch(authority) is None or authority[0] == ":":
-        raise BadRequest(f"invalid authority in request-target {_shorten(target)}")
-    return path or "/", query or "", scheme, authority
-
-
-_NO_TOKENS: frozenset[str] = frozenset()
-_COMMON_CONNECTION = {
-    "keep-alive": frozenset({"keep-alive"}),
-    "close": frozenset({"close"}),
-    "Keep-Alive": frozenset({"keep-alive"}),
-    "Close": frozenset({"close"}),
-}
-
-
-def _connection_tokens(value: str) -> frozenset[str]:
-    """The lower-cased options of a Connection field value (RFC 9110 §7.6.1)."""
-    common = _COMMON_CONNECTION.get(value)
-    if common is not None:
-        return common
-    return frozenset(item.strip(" \t").lower() for item in value.split(","))
-
-
-def _token_list(value: str, field: str) -> list[str]:
-    """Parse ``#token`` (RFC 9110 §5.6.1), lower-cased; empty elements are ignored."""
-    items = []
-    for item in value.split(","):
-        item = item.strip(" \t")
-        if not item:
-            continue
-        if TOKEN_RE.fullmatch(item) is None:
-            raise BadRequest(f"invalid {field} value {_shorten(value)}")
-        items.append(item.lower())
-    if not items:
-        raise BadRequest(f"empty {field} value")
-    return items
-
-
-def _diagnose_header_block(block: str, what: str = "header") -> None:
-    """Raise a BadRequest naming what is wrong with a block HEADER_BLOCK_RE refused."""
-    for line in block.split("\r\n")[:-1]:
-        if HEADER_BLOCK_RE.fullmatch(line + "\r\n"):
-            continue
-        if "\n" in line:
-            raise BadRequest(f"bare LF in the {what} section (lines must end with CRLF)")
-        if "\r" in line:
-            raise BadRequest(f"bare CR in the {what} section")
-        if line[:1] in (" ", "\t"):
-            raise BadRequest(f"obs-fold (line folding) in the {what} section is not allowed")
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise BadRequest(f"{what} field line without a colon: {_shorten(line)}")
-        if name != name.rstrip(" \t"):
-            raise BadRequest(f"whitespace before the colon in {what} field {_shorten(name)}")
-        if TOKEN_RE.fullmatch(name) is None:
-            raise BadRequest(f"invalid {what} field name {_shorten(name)}")
-        raise BadRequest(f"invalid character in the value of {what} field {_shorten(name)}")
-    raise BadRequest(f"malformed {what} section")  # pragma: no cover - a line always fails
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    """repr() of at most ``limit`` characters, ASCII only: safe to show and to log."""
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    return ascii(text)
-
-
-def _shorten_bytes(data: bytes | bytearray, limit: int = 60) -> str:
-    return _shorten(bytes(data).decode("latin-1"), limit)

@@ -252,7 +252,7 @@ class ResponseWriter:
         n = len(data)
         framing = self.framing
         if framing == "length":
-            left = self.content_length - self.body_bytes  # type: ignore[operator]
+            left = (self.content_length or 0) - self.body_bytes
             if n > left:
                 self.overflowed = True
                 data = data[:left]
