@@ -3,11 +3,11 @@
 A worker thread runs :meth:`Connection.serve`: it reads, feeds the parser, runs each request
 through the :class:`~wsgikit.gateway.Gateway`, and decides keep-alive. Between requests it does
 not give the connection back at once: pipelined bytes already buffered are served straight
-away, and otherwise it waits a very short moment (``keepalive_linger``) for the client's next
-request, because on a busy keep-alive connection that request is usually already on its way and
-handing the connection to another thread costs more than the wait. Only when nothing comes (or
-other connections are queued and this one has had its turn) is it parked in the keep-alive
-selector, holding no worker.
+away, and otherwise, when no other connection waits for a worker, it waits a very short moment
+(``keepalive_linger``) for the client's next request, because on a busy keep-alive connection
+that request is usually already on its way and handing the connection to another thread costs
+more than the wait. Only when nothing comes (or other connections are queued) is it parked in
+the keep-alive selector, holding no worker.
 
 Timeouts, all distinct: a whole request head must arrive within ``header_timeout`` of its first
 byte (a new connection: of the accept), else 408 and close (slowloris); a body read may be silent
