@@ -119,7 +119,13 @@ class KeepAliveParker:
         fd = conn.fileno()
         token = next(self._tokens)
         self._parked[fd] = (conn, deadline, token)
-        heapq.heappush(self._deadlines, (deadline, token, fd))
+        heap = self._deadlines
+        if len(heap) > 2 * len(self._parked) + 1024:
+            # entries of connections that woke up before their deadline pile up on a busy
+            # server: rebuild from the parked ones (amortised O(1), bounded memory)
+            heap[:] = [(d, t, f) for f, (_, d, t) in self._parked.items() if f != fd]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (deadline, token, fd))
         try:
             self._selector.register(fd, selectors.EVENT_READ, conn)
         except (KeyError, ValueError, OSError):
