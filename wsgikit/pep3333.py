@@ -143,7 +143,7 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("A506", "errors-closed", _INPUT, ERROR, "the app closed wsgi.errors"),
     ("A507", "errors-not-str", _INPUT, ERROR, "wsgi.errors.write() given something not str"),
     ("A508", "file-wrapper-bad-file", _FILE, ERROR, "wsgi.file_wrapper given no file-like"),
-    ("A509", "file-wrapper-not-returned", _FILE, WARNING, "a file_wrapper made but not returned"),
+    ("A509", "file-wrapper-not-returned", _FILE, INFO, "file_wrapper result not returned as is"),
     ("A510", "input-read-negative", _INPUT, ERROR, "read() with a negative size, unterminated"),
 )
 
