@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Protocol
@@ -118,7 +117,13 @@ class Connection:
         else:
             self.remote_addr, self.remote_port = "", ""
         self.base_environ = base_environ
-        self.tls = isinstance(sock, ssl.SSLSocket)
+        # ssl is imported only when TLS is used (it costs ~5 MB of memory)
+        self.tls = hasattr(sock, "do_handshake")
+        self._no_data: tuple[type[BaseException], ...] = (socket.timeout, BlockingIOError)
+        if self.tls:
+            import ssl
+
+            self._no_data += (ssl.SSLWantReadError,)
         self._handshaken = not self.tls
         self.parser = RequestParser(
             max_request_line=cfg.max_request_line,
@@ -240,7 +245,7 @@ class Connection:
         self._settimeout(wait)
         try:
             data: Optional[bytes] = self.sock.recv(RECV_SIZE)
-        except (socket.timeout, BlockingIOError, ssl.SSLWantReadError):
+        except self._no_data:
             data = None
         if data is not None:
             if not data and not in_message:
@@ -428,7 +433,7 @@ class Connection:
         self._settimeout(remaining)
         try:
             self.sock.do_handshake()  # type: ignore[attr-defined]
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError included
             log.info("wsgikit: TLS handshake with %s failed: %s", self.remote_addr, exc)
             self.close()
             return False
