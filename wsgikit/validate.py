@@ -688,9 +688,11 @@ class InputWrapper:
                 )
         if ex.terminated:
             return
+        if size == 0:
+            return  # read(0) never blocks and never reads
         if ex.content_length is None:
             ex.report(Problem("A504", f"{name}() with no CONTENT_LENGTH"), where)
-        elif ex.input_read >= ex.content_length and size != 0:
+        elif ex.input_read >= ex.content_length:
             ex.report(
                 Problem(
                     "A503",
