@@ -537,6 +537,12 @@ def v_script_name(e: Any, s: Any) -> Any:
     return [(e["SCRIPT_NAME"] + e["PATH_INFO"]).encode("latin-1")]
 
 
+def v_read_zero(e: Any, s: Any) -> Any:
+    e["wsgi.input"].read(0)  # werkzeug's form parser does this; it never blocks
+    s("200 OK", TEXT)
+    return [b"ok"]
+
+
 def chunked_environ() -> dict[str, Any]:
     return base_environ(REQUEST_METHOD="POST", wsgi__input=io.BytesIO(b"chunked body"),
                         wsgi__input_terminated=True)  # fmt: skip
@@ -572,6 +578,7 @@ VALID: list[tuple[Callable[..., Any], Callable[[], dict[str, Any]]]] = [
     (v_script_name, lambda: base_environ(SCRIPT_NAME="/app", PATH_INFO="")),
     (v_list, lambda: base_environ(REQUEST_METHOD="OPTIONS", wsgi__input_terminated=False)),
     (v_list, lambda: base_environ(REQUEST_METHOD="OPTIONS", PATH_INFO="*")),
+    (v_read_zero, lambda: base_environ(REQUEST_METHOD="POST")),
 ]
 
 
