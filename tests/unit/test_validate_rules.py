@@ -538,7 +538,7 @@ def v_script_name(e: Any, s: Any) -> Any:
 
 
 def v_read_zero(e: Any, s: Any) -> Any:
-    e["wsgi.input"].read(0)  # werkzeug's form parser does this; it never blocks
+    e["wsgi.input"].read(0)  # a zero-size read never blocks and reads nothing
     s("200 OK", TEXT)
     return [b"ok"]
 
