@@ -38,12 +38,11 @@ def _load() -> object:
 
 def test_aliases_point_at_wsgikit() -> None:
     """The loaded module's names are wsgikit's objects, not the standard library's."""
-    import wsgikit.validate
-
     import wsgikit.handlers
     import wsgikit.headers
     import wsgikit.simple_server
     import wsgikit.util
+    import wsgikit.validate
 
     module = _load()
     expected = {
