@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional
-from wsgiref.types import StartResponse
+
+from wsgikit.types import StartResponse
 
 Headers = list[tuple[str, str]]
 ExcInfo = Any

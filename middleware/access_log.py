@@ -6,10 +6,10 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Optional
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware._wsgi import ExcInfo, Headers, close_iterable
 from wsgikit.accesslog import make_formatter, record_from_environ
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 class AccessLogMiddleware:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, Optional
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware._wsgi import (
     ClosingIterator,
@@ -18,6 +17,7 @@ from middleware._wsgi import (
     remove_header,
     set_header,
 )
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Types worth compressing; everything else (images, video, archives, fonts) already is.
 DEFAULT_TYPES = (

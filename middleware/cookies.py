@@ -25,13 +25,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional, Union
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.http import dump_cookie
 from werkzeug.sansio.http import parse_cookie
 
 from middleware._wsgi import ClosingIterator, Headers, intercept_start_response
 from middleware.signing import ExpiredSignature, InvalidSignature, Key, Signer
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
     "MAX_ATTRIBUTE_BYTES",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any, Union
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware._wsgi import ExcInfo, Headers, add_vary, plain_response, remove_header
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 _ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?\Z|https?://\[[0-9A-Fa-f:.]+\]"
                         r"(?::[0-9]{1,5})?\Z")

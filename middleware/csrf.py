@@ -21,9 +21,9 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Optional
 from urllib.parse import parse_qs, urlsplit
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware.sessions import get_session
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["CSRFMiddleware", "csrf_token", "rotate_token"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Optional
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware._wsgi import plain_response
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 class DispatchMiddleware:

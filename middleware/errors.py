@@ -9,10 +9,10 @@ import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from typing import Any, Optional
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware._wsgi import ExcInfo, Headers, close_iterable
 from wsgikit.accesslog import REQUEST_ID_KEY, escape
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 _PRODUCTION_PAGE = (
     "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>500 Internal Server Error"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Union
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from wsgikit.forwarded import DEFAULT_HEADERS, ORIGINALS_KEY, ProxyTrust, apply
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 logger = logging.getLogger("wsgikit.proxy")
 

@@ -7,10 +7,10 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware._wsgi import ExcInfo, Headers, set_header
 from wsgikit.accesslog import REQUEST_ID_KEY
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Environ keys this middleware writes.
 TRACEPARENT_KEY = "wsgikit.traceparent"

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from typing import Any, Optional, Protocol
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware._wsgi import ClosingIterator, Headers, intercept_start_response
 from middleware.cookies import (
@@ -29,6 +28,7 @@ from middleware.cookies import (
     parse_cookie_header,
 )
 from middleware.signing import ExpiredSignature, InvalidSignature, Key, Signer
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
     "CookieStore",

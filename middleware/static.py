@@ -10,13 +10,13 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any, Optional
 from urllib.parse import quote
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgiref.util import FileWrapper
 
 from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
 from werkzeug.security import safe_join
 
 from middleware._wsgi import Headers, add_vary, encoding_quality, plain_response
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Names Windows maps to devices whatever the directory or extension (CVE-2025-66221).
 _WINDOWS_DEVICES = frozenset(

@@ -6,9 +6,9 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from wsgikit.pep3333 import INFO
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.validate import MODES, Finding, Validator, WSGIConformanceError, WSGIWarning
 
 __all__ = ["ValidatorMiddleware", "WSGIConformanceError", "WSGIWarning"]

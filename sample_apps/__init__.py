@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware.dispatch import DispatchMiddleware
 from sample_apps import hello, nonconformant, session_demo, static_site
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 # (mount name, app, one-line description)
 SAMPLES: list[tuple[str, WSGIApplication, str]] = [

@@ -7,7 +7,8 @@ It still answers, so it can be mounted in the samples index to show what the val
 from __future__ import annotations
 
 from collections.abc import Iterator
-from wsgiref.types import StartResponse, WSGIEnvironment
+
+from wsgikit.types import StartResponse, WSGIEnvironment
 
 
 def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:

@@ -25,12 +25,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Optional
 from urllib.parse import parse_qs
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from middleware.cookies import CookieMiddleware, RequestCookies, ResponseCookies
 from middleware.csrf import CSRFMiddleware, csrf_token, rotate_token
 from middleware.sessions import Session, SessionMiddleware, SessionStore
 from middleware.signing import InvalidSignature, Key, Signer
+from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 MAX_FORM_BYTES = 4096

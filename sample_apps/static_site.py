@@ -11,12 +11,12 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from wsgiref.types import StartResponse, WSGIEnvironment
 
 from middleware.access_log import AccessLogMiddleware
 from middleware.compress import CompressMiddleware
 from middleware.dispatch import DispatchMiddleware
 from middleware.static import StaticFilesMiddleware
+from wsgikit.types import StartResponse, WSGIEnvironment
 
 FILES = Path(__file__).parent / "static_site_files"
 
