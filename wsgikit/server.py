@@ -134,6 +134,7 @@ class Server(socketserver.TCPServer):
         self._rejected = 0
         self._last_reject_log = -1e9
         self._drained = False
+        self._drain_lock = threading.Lock()
         self._started = False
         self._stop_request = False
         self._serving = False
@@ -474,8 +475,13 @@ class Server(socketserver.TCPServer):
     def drain(self, timeout: float) -> bool:
         """Close idle connections, finish in-flight requests within ``timeout``, close the rest.
 
-        Returns True if every in-flight request finished in time.
+        Returns True if every in-flight request finished in time. A second caller (say
+        ``server_close()`` while another thread's ``shutdown()`` is draining) waits for the first.
         """
+        with self._drain_lock:
+            return self._drain(timeout)
+
+    def _drain(self, timeout: float) -> bool:
         if self._drained:
             return True
         self._shutting_down = True

@@ -48,11 +48,11 @@ class WorkerPool:
         with self._lock:
             if self._workers or self._closed:
                 return
+            # Started under the lock: shutdown() never sees (and joins) a thread not yet started.
             for i in range(self.threads):
                 thread = threading.Thread(target=self._run, name=f"{self.name}-{i}", daemon=True)
+                thread.start()
                 self._workers.append(thread)
-        for thread in self._workers:
-            thread.start()
 
     def submit(self, job: Job, *, force: bool = False) -> bool:
         """Queue ``job``; False (job not queued) if every worker is busy and the queue is full.
@@ -74,16 +74,17 @@ class WorkerPool:
         with self._lock:
             already = self._closed
             self._closed = True
+            workers = list(self._workers)
         if not already:
-            for _ in self._workers:
+            for _ in workers:
                 self._jobs.put(None)
         deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._workers:
+        for thread in workers:
             if thread is threading.current_thread():
                 continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
-        return not any(t.is_alive() for t in self._workers if t is not threading.current_thread())
+        return not any(t.is_alive() for t in workers if t is not threading.current_thread())
 
     # -- introspection ----------------------------------------------------------------------------
 
