@@ -19,7 +19,9 @@ does not contain the server's ``os.environ``.
 from __future__ import annotations
 
 import re
+import socket
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -27,11 +29,15 @@ from io import StringIO
 from platform import python_implementation
 from typing import Any, Optional
 
+from wsgikit.config import ServerConfig
 from wsgikit.handlers import SimpleHandler
+from wsgikit.server import ResponseRecord, Server
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __version__ = "0.2"
-__all__ = ["WSGIServer", "WSGIRequestHandler", "demo_app", "make_server"]
+__all__ = [
+    "WSGIServer", "WSGIRequestHandler", "HTTP11WSGIServer", "demo_app", "make_server"
+]
 
 server_version = "WSGIServer/" + __version__
 sys_version = python_implementation() + "/" + sys.version.split()[0]
@@ -39,6 +45,7 @@ software_version = server_version + " " + sys_version
 
 _CONTENT_LENGTH = re.compile(r"[0-9]+\Z")
 _MAX_REQUEST_LINE = 65536
+_MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class _BoundedInput:
@@ -244,14 +251,57 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> list[by
     return [stdout.getvalue().encode("utf-8")]
 
 
+class HTTP11WSGIServer(Server):
+    """wsgikit's production HTTP/1.1 server with the ``simple_server.WSGIServer`` attributes.
+
+    What :func:`make_server` returns when it is given no server or handler class: keep-alive,
+    pipelining, chunked bodies, a bounded thread pool, limits and timeouts. It also has
+    ``server_name``, ``server_port``, ``get_app()``/``set_app()``, ``serve_forever()``,
+    ``handle_request()``, ``shutdown()``, ``server_close()`` and works as a context manager.
+    """
+
+    server_name: str
+    server_port: int
+
+    def server_bind(self) -> None:
+        Server.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = socket.getfqdn(str(host))
+        self.server_port = port
+
+    def on_response(self, record: ResponseRecord) -> None:
+        """Log each request to stderr in wsgiref's (``http.server``'s) format."""
+        now = time.localtime()
+        stamp = (
+            f"{now.tm_mday:02d}/{_MONTHS[now.tm_mon]}/{now.tm_year:04d} "
+            f"{now.tm_hour:02d}:{now.tm_min:02d}:{now.tm_sec:02d}"
+        )
+        line = f"{record.method} {record.target} HTTP/{record.http_version}"
+        safe = line.encode("ascii", "backslashreplace").decode("ascii")
+        safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in safe)
+        sys.stderr.write(
+            f'{record.remote_addr or "-"} - - [{stamp}] "{safe}" {record.status} '
+            f"{record.body_bytes}\n"
+        )
+
+
 def make_server(
     host: str,
     port: int,
     app: WSGIApplication,
     server_class: type[WSGIServer] = WSGIServer,
     handler_class: type[WSGIRequestHandler] = WSGIRequestHandler,
-) -> WSGIServer:
-    """Create a new WSGI server listening on `host` and `port` for `app`."""
+) -> Any:
+    """Create a new WSGI server listening on `host` and `port` for `app`.
+
+    With the default classes this is wsgikit's production server (an
+    :class:`HTTP11WSGIServer`, logging each request to stderr as wsgiref does); given another
+    ``server_class`` or ``handler_class`` it is wsgiref's design, one request per connection
+    through ``http.server``, so that subclasses of ``WSGIServer`` and ``WSGIRequestHandler``
+    keep working unchanged.
+    """
+    if server_class is WSGIServer and handler_class is WSGIRequestHandler:
+        return HTTP11WSGIServer(app, ServerConfig(host=host, port=port))
     server = server_class((host, port), handler_class)
     server.set_app(app)
     return server

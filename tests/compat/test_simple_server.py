@@ -11,7 +11,13 @@ from typing import Any, Callable
 
 import pytest
 
-from wsgikit.simple_server import WSGIRequestHandler, WSGIServer, demo_app, make_server
+from wsgikit.simple_server import (
+    HTTP11WSGIServer,
+    WSGIRequestHandler,
+    WSGIServer,
+    demo_app,
+    make_server,
+)
 
 pytestmark = [pytest.mark.compat, pytest.mark.server]
 
@@ -182,3 +188,106 @@ def test_wsgi_input_ends_at_content_length(serve: Callable[..., WSGIServer]) -> 
     # raw() keeps the client's side open: wsgiref's read() would block until the timeout.
     response = raw(serve(app), b"POST / HTTP/1.0\r\nContent-Length: 8\r\n\r\nab\ncdefg")
     assert response.endswith(b"b'ab\\n'|b'cdefg'|b''"), response
+
+
+# -- make_server with its default classes runs wsgikit's production server ------------------------
+
+
+@pytest.fixture
+def production() -> Iterator[Any]:
+    """make_server("127.0.0.1", 0, app) with wsgiref's default classes, serving in a thread."""
+    started: list[tuple[Any, threading.Thread]] = []
+
+    def start(app: Any) -> Any:
+        server = make_server("127.0.0.1", 0, app)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    yield start
+    for server, thread in started:
+        server.shutdown()
+        thread.join(TIMEOUT)
+        server.server_close()
+        assert not thread.is_alive()
+
+
+def test_default_make_server_is_the_http11_server(production: Callable[..., Any]) -> None:
+    server = production(environ_app)
+    assert isinstance(server, HTTP11WSGIServer)
+    assert server.get_app() is environ_app
+    assert server.server_port == server.server_address[1] != 0
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=TIMEOUT)
+    conn.request("GET", "/a?x=1")
+    first = conn.getresponse()
+    environ = json.loads(first.read())
+    sock = conn.sock
+    conn.request("GET", "/b")  # the same connection: HTTP/1.1 keep-alive, unlike wsgiref's
+    second = conn.getresponse()
+    second.read()
+    conn.close()
+    assert first.status == second.status == 200
+    assert sock is not None and conn.sock is None  # http.client reused it, then we closed it
+    assert first.getheader("Connection") is None and first.version == 11
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert environ["PATH_INFO"] == "/a" and environ["QUERY_STRING"] == "x=1"
+
+
+def test_default_make_server_decodes_chunked_bodies(production: Callable[..., Any]) -> None:
+    """wsgiref's server cannot read a chunked body; the production server can."""
+
+    def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [body]
+
+    server = production(echo)
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+            b"\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        )
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    # No Content-Length from the app: chunked, so the client can tell a cut body from a whole one.
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in response
+    assert response.endswith(b"\r\n\r\nb\r\nhello world\r\n0\r\n\r\n")
+
+
+def test_default_make_server_logs_requests_like_wsgiref(
+    production: Callable[..., Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = production(environ_app)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=TIMEOUT)
+    conn.request("GET", "/logged\x7f?q=1".replace("\x7f", "%7F"))
+    conn.getresponse().read()
+    conn.close()
+    server.shutdown()
+    err = capfd.readouterr().err
+    line = [ln for ln in err.splitlines() if "/logged" in ln]
+    assert len(line) == 1, err
+    assert line[0].startswith("127.0.0.1 - - [")
+    assert line[0].endswith('] "GET /logged%7F?q=1 HTTP/1.1" 200 ' + line[0].rsplit(" ", 1)[1])
+    assert int(line[0].rsplit(" ", 1)[1]) > 0
+
+
+def test_handle_request_serves_one_request_then_returns() -> None:
+    with make_server("127.0.0.1", 0, demo_app) as httpd:
+        assert isinstance(httpd, HTTP11WSGIServer)
+        result: list[bytes] = []
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", httpd.server_port, timeout=TIMEOUT)
+            conn.request("GET", "/")
+            result.append(conn.getresponse().read())
+            conn.close()
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        httpd.handle_request()
+        thread.join(TIMEOUT)
+    assert result and result[0].startswith(b"Hello world!")
+    assert b"\nPATH = " not in result[0]  # demo_app lists the environ: no os.environ in it
