@@ -42,6 +42,8 @@ HOP_BY_HOP = frozenset(
 
 #: A list/tuple body up to this size is sent with its head in a single ``send``.
 COALESCE_LIMIT = 64 * 1024
+#: Body blocks from this size on are sent without being copied next to the head.
+COPY_LIMIT = 16 * 1024
 
 
 class ClientDisconnected(ConnectionError):
@@ -318,10 +320,20 @@ class Gateway:
 
     def _write(self, data: bytes) -> None:
         writer = self.writer
+        head = b""
         if writer is None:
-            out = self._start() + self.writer.body(data)  # type: ignore[union-attr]
-        else:
-            out = writer.body(data)
+            head = self._start()
+            writer = self.writer
+            if writer is None:  # pragma: no cover - _start sets it
+                raise RuntimeError("no response writer")
+        if len(data) < COPY_LIMIT or writer.framing != "length" and writer.framing != "close":
+            self._send_out(head + writer.body(data) if head else writer.body(data))
+            return
+        # A large block: send it as it is after the head, rather than copying it to prepend
+        # the head (a 1 MiB body was one extra 1 MiB copy per response).
+        out = writer.body(data)
+        if head:
+            self._send_out(head)
         self._send_out(out)
 
     def _send_out(self, out: bytes) -> None:
