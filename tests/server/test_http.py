@@ -303,3 +303,36 @@ def test_max_connections_leaves_extra_clients_in_the_backlog(live_server):
             started = time.monotonic()
             assert second.read_response().status == 200
             assert time.monotonic() - started > 0.2
+
+
+@pytest.mark.parametrize("shape", ["list", "generator"])
+def test_large_bodies_arrive_whole_and_keep_the_connection(live_server, shape):
+    """Blocks past the copy limit are sent after the head rather than joined to it."""
+    block = bytes(range(256)) * 4096  # 1 MiB
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(2 * len(block)))])
+        return [block, block] if shape == "list" else iter([block, block])
+
+    srv = live_server(app)
+    with RawClient(srv.host, srv.port, timeout=10) as client:
+        for _ in range(2):
+            client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = client.read_response()
+            assert response.status == 200 and response.complete
+            assert response.body == block + block
+
+
+def test_a_large_block_past_content_length_is_cut_and_closes(live_server):
+    block = b"x" * (256 * 1024)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "100000")])
+        return iter([block])
+
+    srv = live_server(app)
+    with RawClient(srv.host, srv.port, timeout=10) as client:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = client.read_response()
+        assert response.status == 200 and response.body == block[:100000]
+        assert client.is_closed_by_server()
