@@ -19,17 +19,19 @@ import logging
 import os
 import select
 import signal
-import ssl
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from wsgikit import systemd
 from wsgikit.config import ServerConfig
 from wsgikit.ops import Listener, run_server
 from wsgikit.types import WSGIApplication
+
+if TYPE_CHECKING:
+    import ssl  # annotations only: loading ssl costs ~5 MB of RSS
 
 __all__ = ["Arbiter", "purge_app_modules"]
 

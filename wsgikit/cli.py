@@ -120,7 +120,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from wsgikit import ops
     from wsgikit.status import ServerState
-    from wsgikit.tls import TLSConfigError, make_ssl_context
 
     try:
         config = _serve_config(args)
@@ -147,10 +146,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     modules_before = set(sys.modules)
     try:
         app = import_app(spec, factory=config.factory)
-        ssl_context = make_ssl_context(config)
+        ssl_context = None
+        if config.certfile:  # ssl (libssl, libcrypto: ~5 MB of RSS) only loaded for TLS
+            from wsgikit.tls import make_ssl_context
+
+            ssl_context = make_ssl_context(config)
         ops.build_app(app, config, ServerState())  # surfaces bad wrapper settings now
         ops.check_access_log(config)
-    except (ConfigError, AppImportError, TLSConfigError) as exc:
+    except (ConfigError, AppImportError) as exc:  # TLSConfigError is a ConfigError
         return _fail(str(exc))
     except (ImportError, RuntimeError, ValueError, TypeError, OSError) as exc:
         return _fail(f"cannot set up the server: {exc}")

@@ -11,7 +11,7 @@ import os
 import ssl
 from typing import Any, Optional
 
-from wsgikit.config import ServerConfig
+from wsgikit.config import ConfigError, ServerConfig
 
 __all__ = ["TLSConfigError", "make_ssl_context", "client_cert_environ", "tls_environ"]
 
@@ -22,7 +22,7 @@ _CERT_REQS = {
 }
 
 
-class TLSConfigError(ValueError):
+class TLSConfigError(ConfigError):
     """A certificate, key or CA file cannot be used; the message names it."""
 
 
