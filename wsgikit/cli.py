@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from wsgikit import __version__
-from wsgikit.config import ENV_PREFIX, ConfigError, ServerConfig, settings_table
+from wsgikit.config import (
+    ENV_PREFIX,
+    RELOADER_CHILD_ENV,
+    ConfigError,
+    ServerConfig,
+    settings_table,
+)
 from wsgikit.loader import AppImportError, import_app
 
 EXIT_USAGE = 2
@@ -139,9 +145,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return _fail("--workers above 1 needs fork(), which this platform lacks")
     _setup_logging(config)
     log = logging.getLogger("wsgikit")
-    from wsgikit.reloader import CHILD_ENV
-
-    if config.reload and not args.check_config and os.environ.get(CHILD_ENV) != "1":
+    if config.reload and not args.check_config and os.environ.get(RELOADER_CHILD_ENV) != "1":
         return _run_reloader(args, config)
     modules_before = set(sys.modules)
     try:

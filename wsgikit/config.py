@@ -21,6 +21,8 @@ __all__ = [
 ]
 
 ENV_PREFIX = "WSGIKIT_"
+#: Set in the child process that ``--reload`` runs (it serves; the parent watches files).
+RELOADER_CHILD_ENV = ENV_PREFIX + "RELOADER_CHILD"
 
 
 class ConfigError(ValueError):

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Callable, Optional
 
-from wsgikit.config import ServerConfig
+from wsgikit.config import RELOADER_CHILD_ENV, ServerConfig
 from wsgikit.ops import INHERITED_FDS_ENV, Listener
 
 __all__ = ["CHILD_ENV", "BANNER", "iter_watched_files", "snapshot", "Reloader"]
@@ -27,7 +27,7 @@ __all__ = ["CHILD_ENV", "BANNER", "iter_watched_files", "snapshot", "Reloader"]
 log = logging.getLogger("wsgikit.reload")
 
 #: set in the child's environment so it serves instead of starting another reloader
-CHILD_ENV = "WSGIKIT_RELOADER_CHILD"
+CHILD_ENV = RELOADER_CHILD_ENV
 BANNER = (
     "development mode (--reload): restarting when source files change. "
     "Do not use --reload in production."

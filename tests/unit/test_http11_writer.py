@@ -399,3 +399,14 @@ def test_trailers_are_ignored_without_chunked_framing() -> None:
     w.body(b"x")
     assert w.end([("X-A", "1")]) == b""
     assert w.complete and w.keep_alive
+
+
+def test_http_date_is_imf_fixdate_whatever_the_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our formatter agrees with email.utils (RFC 9110 §5.6.7) on every weekday and month."""
+    from email.utils import formatdate
+
+    import wsgikit.http11.writer as writer
+
+    for t in range(0, 400 * 86400 * 366, 86400 * 366 // 7 + 3599):
+        monkeypatch.setattr(writer.time, "time", lambda t=t: t + 0.5)
+        assert http_date() == b"Date: %s\r\n" % formatdate(t, usegmt=True).encode()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from email.utils import formatdate
 from http import HTTPStatus
 
 from wsgikit.http11._grammar import FIELD_CHARS, TCHAR
@@ -59,6 +58,9 @@ _FORBIDDEN_TRAILERS = HOP_BY_HOP | {
 }
 
 _date_cache: tuple[int, bytes] = (0, b"")
+# IMF-fixdate names (RFC 9110 §5.6.7), never the locale's: email.utils would cost an import.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def http_date() -> bytes:
@@ -68,7 +70,11 @@ def http_date() -> bytes:
     cached = _date_cache
     if cached[0] == now:
         return cached[1]
-    line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
+    t = time.gmtime(now)
+    line = (
+        f"Date: {_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT\r\n"
+    ).encode("ascii")
     _date_cache = (now, line)  # one tuple assignment: safe to race from many threads
     return line
 
