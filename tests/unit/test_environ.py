@@ -106,3 +106,12 @@ def test_each_request_gets_its_own_dict():
 def test_queue_wait_is_exposed(queue_wait):
     env = environ_for(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", queue_wait=queue_wait)
     assert env["wsgikit.queue_wait"] == queue_wait
+
+
+def test_server_required_keys_cover_the_validators_rule_table() -> None:
+    """environ.REQUIRED_KEYS (what the server always sets) stays a superset of the rule table
+    the validator checks (kept apart so that serving never loads the validator's rules)."""
+    from wsgikit import pep3333
+
+    assert set(pep3333.REQUIRED_KEYS) <= set(REQUIRED_KEYS)
+    assert {"SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"} <= set(REQUIRED_KEYS)
