@@ -18,6 +18,7 @@ stall ``send_timeout``.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -242,11 +243,7 @@ class Connection:
             wait = min(cfg.keepalive_linger, remaining)
         # wait == 0 still tries once without blocking: a connection woken from the parker is
         # readable, and one that has had its turn may have its next request already here.
-        self._settimeout(wait)
-        try:
-            data: Optional[bytes] = self.sock.recv(RECV_SIZE)
-        except self._no_data:
-            data = None
+        data = self._recv_within(wait)
         if data is not None:
             if not data and not in_message:
                 self.close()  # a clean close between requests
@@ -377,18 +374,17 @@ class Connection:
                 self.trailers = event.headers  # type: ignore[union-attr]
                 continue
             if event is NEED_DATA:
-                self._settimeout(self.config.body_timeout)
                 try:
-                    data = self.sock.recv(RECV_SIZE)
-                except socket.timeout:
-                    raise RequestTimeout(
-                        f"no request body bytes for {self.config.body_timeout:g} seconds"
-                    ) from None
+                    received = self._recv_within(self.config.body_timeout)
                 except OSError as exc:
                     raise ClientDisconnected(f"client went away mid-body: {exc}") from exc
-                if not data:
+                if received is None:
+                    raise RequestTimeout(
+                        f"no request body bytes for {self.config.body_timeout:g} seconds"
+                    )
+                if not received:
                     raise ClientDisconnected("client closed the connection mid-body")
-                parser.feed(data)
+                parser.feed(received)
                 continue
             raise ProtocolError(f"unexpected parser event {event!r} inside a body")
 
@@ -417,9 +413,60 @@ class Connection:
             self.sock.settimeout(timeout)
             self._timeout = timeout
 
+    # Plain TCP sockets stay non-blocking and wait with poll() only when the kernel says
+    # EAGAIN. A socket with a timeout would cost an ioctl per settimeout() and a poll() before
+    # every recv and send, each releasing the GIL (so another thread can take it): measured,
+    # that was a large share of a small request's cost. TLS sockets keep socket timeouts.
+
+    def _recv_within(self, timeout: float) -> Optional[bytes]:
+        """Up to RECV_SIZE bytes (b"" at EOF), waiting at most ``timeout``; None if none came."""
+        if self.tls:
+            self._settimeout(timeout)
+            try:
+                return self.sock.recv(RECV_SIZE)
+            except self._no_data:
+                return None
+        self._settimeout(0.0)
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            if timeout <= 0 or not self._poll(select.POLLIN, timeout):
+                return None
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except BlockingIOError:  # woken without data (it happens): treat as a quiet moment
+            return None
+
+    def _poll(self, events: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``events`` (or an error/hang-up) on the socket."""
+        poller = select.poll()
+        poller.register(self.sock, events)
+        return bool(poller.poll(max(1, int(timeout * 1000 + 0.999))))
+
     def _send(self, data: bytes) -> None:
-        self._settimeout(self.config.send_timeout)
-        self.sock.sendall(data)
+        """Send all of ``data`` within ``send_timeout`` (``TimeoutError`` past it)."""
+        if self.tls:
+            self._settimeout(self.config.send_timeout)
+            self.sock.sendall(data)
+            return
+        self._settimeout(0.0)
+        sock = self.sock
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        view = memoryview(data)
+        deadline = time.monotonic() + self.config.send_timeout
+        while sent < len(data):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._poll(select.POLLOUT, remaining):
+                raise TimeoutError(f"send stalled for {self.config.send_timeout:g} seconds")
+            try:
+                sent += sock.send(view[sent:])
+            except BlockingIOError:
+                pass
 
     def _sendfile(self, file: Any, offset: int, count: int) -> int:
         self._settimeout(self.config.send_timeout)

@@ -336,3 +336,20 @@ def test_a_large_block_past_content_length_is_cut_and_closes(live_server):
         response = client.read_response()
         assert response.status == 200 and response.body == block[:100000]
         assert client.is_closed_by_server()
+
+
+def test_a_body_larger_than_the_socket_buffers_waits_for_a_slow_reader(live_server):
+    """The send path's EAGAIN-then-poll branch: the client reads only after a pause."""
+    block = os.urandom(1 << 20)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(16 * len(block)))])
+        return iter([block] * 16)
+
+    srv = live_server(app)
+    with RawClient(srv.host, srv.port, timeout=20) as client:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)  # 16 MiB cannot all sit in the kernel's buffers meanwhile
+        response = client.read_response()
+    assert response.status == 200 and response.complete
+    assert response.body == block * 16
