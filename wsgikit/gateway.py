@@ -26,19 +26,17 @@ import stat
 from types import TracebackType
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from wsgikit.http11 import HOP_BY_HOP as WRITER_HOP_BY_HOP
 from wsgikit.http11 import ProtocolError, ResponseError, ResponseWriter, error_response
-from wsgikit.util import FileWrapper
+from wsgikit.util import HOP_BY_HOP_HEADERS, FileWrapper
 
 __all__ = ["BodyInput", "ClientDisconnected", "Gateway", "Outcome", "HOP_BY_HOP"]
 
 log = logging.getLogger("wsgikit.error")
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "trailers", "transfer-encoding", "upgrade",
-    }
-)
+#: Refused from the app: RFC 9110's connection-specific fields (``http11``) and wsgiref's list
+#: (``util``: it says ``trailers``), so nothing either calls hop-by-hop reaches the wire.
+HOP_BY_HOP = WRITER_HOP_BY_HOP | HOP_BY_HOP_HEADERS
 
 #: A list/tuple body up to this size is sent with its head in a single ``send``.
 COALESCE_LIMIT = 64 * 1024
