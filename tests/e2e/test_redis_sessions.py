@@ -6,20 +6,15 @@ import json
 import socket
 import subprocess
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from webtest import TestApp
 
 from middleware.sessions import RedisStore, SessionMiddleware, get_session
 from tests.conftest import require_module, require_program
-
-with warnings.catch_warnings():
-    # webob (under WebTest) imports the deprecated cgi module on Python 3.11/3.12.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webtest import TestApp
 
 pytestmark = pytest.mark.e2e
 

@@ -6,15 +6,11 @@ import io
 import json
 import logging
 import re
-import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
-    import webtest
+import webtest
 
 from middleware.access_log import AccessLogMiddleware
 from middleware.request_id import RequestIdMiddleware

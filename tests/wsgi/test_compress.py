@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, Optional
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
-    import webtest
+import webtest
 
 from middleware.compress import CompressMiddleware
 from wsgikit.validate import validator

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Callable
 
 import itsdangerous
 import pytest
-
-with warnings.catch_warnings():
-    # webob (under WebTest) imports the deprecated cgi module on Python 3.11/3.12.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webtest import TestApp
+from webtest import TestApp
 
 from middleware.cookies import (
     CookieMiddleware,

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
-    import webtest
+import webtest
 
 from middleware.cors import CORSMiddleware
 from wsgikit.validate import validator

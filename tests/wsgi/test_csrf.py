@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from webtest import TestApp
 
 from middleware.csrf import CSRFMiddleware, csrf_token, rotate_token
 from middleware.sessions import SessionMiddleware
-
-with warnings.catch_warnings():
-    # webob (under WebTest) imports the deprecated cgi module on Python 3.11/3.12.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webtest import TestApp
 
 KEY = "k" * 32
 

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
-
-import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
-    import webtest
 
 # wsgikit's validator reports A411 (fewer bytes than Content-Length) for a HEAD response with
 # an empty body, which RFC 9110 section 9.3.2 and werkzeug allow (reported to its owner). The
 # HEAD checks below therefore run under wsgiref's validator.
 from wsgiref.validate import validator as wsgiref_validator  # noqa: E402
+
+import pytest
+import webtest
 
 from middleware.errors import ErrorMiddleware
 from wsgikit.validate import validator

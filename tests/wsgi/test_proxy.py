@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Iterable
 from typing import Any
+from wsgiref.util import request_uri
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
-    import webtest
-
-from wsgiref.util import request_uri
+import webtest
 
 from middleware.proxy import ProxyHeadersMiddleware
 from wsgikit.validate import validator

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # webob imports cgi
-    import webtest
+import webtest
 
 from middleware.request_id import RequestIdMiddleware, parse_traceparent
 from wsgikit.validate import validator

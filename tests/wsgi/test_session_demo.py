@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
+from webtest import TestApp
 
 import sample_apps
 from middleware.signing import Signer
 from sample_apps.session_demo import make_app
-
-with warnings.catch_warnings():
-    # webob (under WebTest) imports the deprecated cgi module on Python 3.11/3.12.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webtest import TestApp
 
 NEW = "n" * 32
 OLD = "o" * 32

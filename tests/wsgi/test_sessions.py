@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import warnings
 from collections.abc import Iterable
 from typing import Any, Optional
 
 import itsdangerous
 import pytest
+from webtest import TestApp
 
 from middleware.sessions import (
     MemoryStore,
@@ -20,11 +20,6 @@ from middleware.sessions import (
     get_session,
 )
 from middleware.signing import Signer
-
-with warnings.catch_warnings():
-    # webob (under WebTest) imports the deprecated cgi module on Python 3.11/3.12.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from webtest import TestApp
 
 KEY = "k" * 32
 OLD_KEY = "o" * 32

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-with warnings.catch_warnings():
-    # webob (under WebTest) imports the deprecated cgi module on Python 3.11/3.12.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import webtest
-
-# wsgikit's validator reports A411 (fewer bytes than Content-Length) for a HEAD response with
-# an empty body, which RFC 9110 section 9.3.2 and werkzeug allow (reported to its owner). The
-# HEAD checks below therefore run under wsgiref's validator.
-from wsgiref.validate import validator as wsgiref_validator  # noqa: E402
+import webtest
 
 from middleware.static import StaticFilesMiddleware
 from wsgikit.validate import validator
@@ -196,7 +186,7 @@ def test_if_range(site: Path) -> None:
 
 
 def test_head(site: Path) -> None:
-    app = webtest.TestApp(wsgiref_validator(StaticFilesMiddleware(fallback, directory=str(site))))
+    app = webtest.TestApp(validator(StaticFilesMiddleware(fallback, directory=str(site))))
     res = app.head("/static/css/site.css")
     assert res.body == b"" and res.headers["Content-Length"] == str(len(CSS))
 

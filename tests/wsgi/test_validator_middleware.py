@@ -6,11 +6,7 @@ import warnings
 from typing import Any
 
 import pytest
-
-with warnings.catch_warnings():
-    # webob (under WebTest) imports the deprecated cgi module on Python 3.11/3.12.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import webtest
+import webtest
 
 import sample_apps  # noqa: E402
 from middleware.validator import ValidatorMiddleware
