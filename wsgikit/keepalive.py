@@ -59,10 +59,14 @@ class KeepAliveParker:
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._running = False
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        if not self._running:
+        """Start the thread; a no-op once started, and once stopped (stop() may come first)."""
+        with self._lock:
+            if self._running or self._stopped:
+                return
             self._running = True
             self._thread.start()
 
@@ -94,6 +98,9 @@ class KeepAliveParker:
         with self._lock:
             was_running = self._running
             self._running = False
+            if self._stopped:
+                return []
+            self._stopped = True
         if was_running:
             self._wake()
             if self._thread is not threading.current_thread():

@@ -238,3 +238,47 @@ def test_handle_request_serves_one_request_in_the_calling_thread():
         thread.join(5)
     response = result["response"]
     assert response.status == 200 and response.closes  # one request, then close
+
+
+def test_server_close_during_another_threads_shutdown_waits_for_its_drain(live_server):
+    """``with server: ...`` exiting while shutdown() drains must not cut in-flight requests."""
+    srv = live_server(apps.slow(0.5), graceful_timeout=5)
+    client = RawClient(srv.host, srv.port)
+    client.send(GET)
+    time.sleep(0.15)  # the request is running
+    server = srv.server
+    stopper = threading.Thread(target=server.shutdown)
+    stopper.start()
+    time.sleep(0.05)  # shutdown() is draining now
+    server.server_close()  # before the fix: drain(0) closed the running request's socket
+    response = client.read_response(timeout=5)
+    assert response.status == 200 and response.body == b"slow"
+    stopper.join(5)
+    assert not stopper.is_alive()
+    client.close()
+
+
+def test_shutdown_racing_serve_forever_never_raises():
+    """shutdown() right after serve_forever() starts (the pool's threads may still be starting)."""
+    from wsgikit.server import make_server
+
+    errors: list[BaseException] = []
+    for _ in range(20):
+        server = make_server(apps.hello, host="127.0.0.1", port=0, threads=16)
+
+        def serve(server=server) -> None:
+            try:
+                server.serve_forever(0.01)
+            except BaseException as exc:  # noqa: BLE001 - the test collects any failure
+                errors.append(exc)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            server.shutdown()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        thread.join(5)
+        server.server_close()
+        assert not thread.is_alive()
+    assert errors == []
