@@ -257,6 +257,9 @@ class ServerConfig:
     max_chunk_ext_bytes: int = _setting(
         4096, _to_size, "longest chunk extension, 400 past it (CVE-2023-46136-style abuse)"
     )
+    max_trailer_bytes: int = _setting(
+        8192, _to_size, "largest trailer section of a chunked body, 431 past it (rarely used)"
+    )
     max_drain_bytes: int = _setting(
         65536,
         _to_size,
@@ -380,8 +383,9 @@ class ServerConfig:
         positive(
             "threads", "workers", "backlog", "max_queued", "max_connections",
             "max_request_line", "max_header_count", "max_field_bytes", "max_header_bytes",
-            "max_body_bytes", "max_chunk_ext_bytes", "header_timeout", "body_timeout",
-            "keepalive_timeout", "send_timeout", "reload_interval", "trusted_proxy_hops",
+            "max_body_bytes", "max_chunk_ext_bytes", "max_trailer_bytes", "header_timeout",
+            "body_timeout", "keepalive_timeout", "send_timeout", "reload_interval",
+            "trusted_proxy_hops",
         )
         for name in ("max_requests", "max_requests_jitter"):
             if getattr(self, name) < 0:

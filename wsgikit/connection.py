@@ -133,6 +133,7 @@ class Connection:
             max_header_bytes=cfg.max_header_bytes,
             max_body_bytes=cfg.max_body_bytes,
             max_chunk_ext_bytes=cfg.max_chunk_ext_bytes,
+            max_trailer_bytes=cfg.max_trailer_bytes,
         )
         now = time.monotonic() if accepted_at is None else accepted_at
         self.accepted_at = now

@@ -48,6 +48,21 @@ def test_chunked_body_over_limit_is_413_while_the_app_reads(live_server):
     assert response.status == 413
 
 
+@pytest.mark.parametrize("trailer_bytes, status", [(40, 200), (400, 431)])
+def test_trailer_section_is_bounded_by_max_trailer_bytes(live_server, trailer_bytes, status):
+    srv = live_server(apps.echo, max_trailer_bytes=200)
+    trailer = b"X-T: " + b"t" * (trailer_bytes - 7) + b"\r\n"
+    with RawClient(srv.host, srv.port, timeout=3) as client:
+        client.send(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n" + trailer + b"\r\n"
+        )
+        response = client.read_response()
+    assert response.status == status
+    if status == 200:
+        assert response.body == b"hello"
+
+
 def test_bad_request_gets_400_and_close_without_reaching_the_app(live_server):
     recorder = apps.Recorder()
     srv = live_server(recorder)
