@@ -1,19 +1,21 @@
 """A small WSGI server: a drop-in superset of :mod:`wsgiref.simple_server` (Python 3.11).
 
-``make_server(host, port, app)`` returns a ``WSGIServer`` (an ``http.server.HTTPServer``) whose
-``WSGIRequestHandler`` runs each request through wsgikit's ``ServerHandler`` (a
-``wsgikit.handlers.SimpleHandler``): status and headers checked before they are sent, errors
-logged and answered with a plain 500. It serves one request per connection (HTTP/1.0 style),
-like wsgiref; use ``wsgikit serve`` for production. Adapted from CPython's module (Copyright
-Python Software Foundation, PSF licence).
+``make_server(host, port, app)`` returns wsgikit's production HTTP/1.1 server (an
+``HTTP11WSGIServer``: keep-alive, chunked bodies, limits and timeouts) that logs each request to
+stderr as wsgiref does. Given a ``server_class`` or ``handler_class``, it builds wsgiref's design
+instead: a ``WSGIServer`` (an ``http.server.HTTPServer``) whose ``WSGIRequestHandler`` serves one
+request per connection through wsgikit's ``ServerHandler`` (a ``wsgikit.handlers.SimpleHandler``:
+status and headers checked before they are sent, errors logged and answered with a plain 500),
+so subclasses written for wsgiref keep working. Adapted from CPython's module (Copyright Python
+Software Foundation, PSF licence).
 
-Differences from wsgiref (see docs/wsgiref.rst): request headers whose names contain ``_`` are
-dropped (a client could otherwise spoof ``X-Forwarded-For`` as ``X_Forwarded_For``, since both
-map to ``HTTP_X_FORWARDED_FOR``); a malformed header line, obs-fold or an invalid
-``Content-Length`` is answered 400 and a request with ``Transfer-Encoding`` 501 (this server
-cannot decode it) instead of handing the app a head it misread or a body it cannot delimit;
-``wsgi.input`` ends at Content-Length; sockets time out after 60 s; and the per-request environ
-does not contain the server's ``os.environ``.
+Differences of the ``http.server`` path from wsgiref (see docs/wsgiref.rst): request headers
+whose names contain ``_`` are dropped (a client could otherwise spoof ``X-Forwarded-For`` as
+``X_Forwarded_For``, since both map to ``HTTP_X_FORWARDED_FOR``); a malformed header line,
+obs-fold or an invalid ``Content-Length`` is answered 400 and a request with
+``Transfer-Encoding`` 501 (this path cannot decode it) instead of handing the app a head it
+misread or a body it cannot delimit; ``wsgi.input`` ends at Content-Length; sockets time out
+after 60 s; and the per-request environ does not contain the server's ``os.environ``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from io import StringIO
 from platform import python_implementation
 from typing import Any, Optional
 
+from wsgikit.accesslog import escape
 from wsgikit.config import ServerConfig
 from wsgikit.handlers import SimpleHandler
 from wsgikit.server import ResponseRecord, Server
@@ -45,7 +48,6 @@ software_version = server_version + " " + sys_version
 
 _CONTENT_LENGTH = re.compile(r"[0-9]+\Z")
 _MAX_REQUEST_LINE = 65536
-_MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class _BoundedInput:
@@ -272,15 +274,14 @@ class HTTP11WSGIServer(Server):
     def on_response(self, record: ResponseRecord) -> None:
         """Log each request to stderr in wsgiref's (``http.server``'s) format."""
         now = time.localtime()
+        month = BaseHTTPRequestHandler.monthname[now.tm_mon]
         stamp = (
-            f"{now.tm_mday:02d}/{_MONTHS[now.tm_mon]}/{now.tm_year:04d} "
+            f"{now.tm_mday:02d}/{month}/{now.tm_year:04d} "
             f"{now.tm_hour:02d}:{now.tm_min:02d}:{now.tm_sec:02d}"
         )
-        line = f"{record.method} {record.target} HTTP/{record.http_version}"
-        safe = line.encode("ascii", "backslashreplace").decode("ascii")
-        safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in safe)
+        line = escape(f"{record.method} {record.target} HTTP/{record.http_version}")
         sys.stderr.write(
-            f'{record.remote_addr or "-"} - - [{stamp}] "{safe}" {record.status} '
+            f'{record.remote_addr or "-"} - - [{stamp}] "{line}" {record.status} '
             f"{record.body_bytes}\n"
         )
 
@@ -291,7 +292,7 @@ def make_server(
     app: WSGIApplication,
     server_class: type[WSGIServer] = WSGIServer,
     handler_class: type[WSGIRequestHandler] = WSGIRequestHandler,
-) -> Any:
+) -> WSGIServer | HTTP11WSGIServer:
     """Create a new WSGI server listening on `host` and `port` for `app`.
 
     With the default classes this is wsgikit's production server (an

@@ -30,13 +30,17 @@ class QuietHandler(WSGIRequestHandler):
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., WSGIServer]]:
-    """``serve(app, server_class=..., handler_class=...)`` runs make_server on 127.0.0.1:0."""
-    running: list[tuple[WSGIServer, threading.Thread]] = []
+def serve() -> Iterator[Callable[..., Any]]:
+    """``serve(app, server_class=..., handler_class=...)`` runs make_server on 127.0.0.1:0.
+
+    With ``handler_class=WSGIRequestHandler`` (and the default server class) that is the
+    production HTTP11WSGIServer; otherwise wsgiref's http.server design.
+    """
+    running: list[tuple[Any, threading.Thread]] = []
 
     def start(
         app: Any, server_class: type[WSGIServer] = WSGIServer, handler_class: Any = QuietHandler
-    ) -> WSGIServer:
+    ) -> Any:
         server = make_server("127.0.0.1", 0, app, server_class, handler_class)
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
@@ -193,28 +197,8 @@ def test_wsgi_input_ends_at_content_length(serve: Callable[..., WSGIServer]) -> 
 # -- make_server with its default classes runs wsgikit's production server ------------------------
 
 
-@pytest.fixture
-def production() -> Iterator[Any]:
-    """make_server("127.0.0.1", 0, app) with wsgiref's default classes, serving in a thread."""
-    started: list[tuple[Any, threading.Thread]] = []
-
-    def start(app: Any) -> Any:
-        server = make_server("127.0.0.1", 0, app)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        started.append((server, thread))
-        return server
-
-    yield start
-    for server, thread in started:
-        server.shutdown()
-        thread.join(TIMEOUT)
-        server.server_close()
-        assert not thread.is_alive()
-
-
-def test_default_make_server_is_the_http11_server(production: Callable[..., Any]) -> None:
-    server = production(environ_app)
+def test_default_make_server_is_the_http11_server(serve: Callable[..., Any]) -> None:
+    server = serve(environ_app, handler_class=WSGIRequestHandler)
     assert isinstance(server, HTTP11WSGIServer)
     assert server.get_app() is environ_app
     assert server.server_port == server.server_address[1] != 0
@@ -234,7 +218,7 @@ def test_default_make_server_is_the_http11_server(production: Callable[..., Any]
     assert environ["PATH_INFO"] == "/a" and environ["QUERY_STRING"] == "x=1"
 
 
-def test_default_make_server_decodes_chunked_bodies(production: Callable[..., Any]) -> None:
+def test_default_make_server_decodes_chunked_bodies(serve: Callable[..., Any]) -> None:
     """wsgiref's server cannot read a chunked body; the production server can."""
 
     def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -242,7 +226,7 @@ def test_default_make_server_decodes_chunked_bodies(production: Callable[..., An
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return [body]
 
-    server = production(echo)
+    server = serve(echo, handler_class=WSGIRequestHandler)
     with socket.create_connection(("127.0.0.1", server.server_port), timeout=TIMEOUT) as sock:
         sock.sendall(
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
@@ -258,9 +242,9 @@ def test_default_make_server_decodes_chunked_bodies(production: Callable[..., An
 
 
 def test_default_make_server_logs_requests_like_wsgiref(
-    production: Callable[..., Any], capfd: pytest.CaptureFixture[str]
+    serve: Callable[..., Any], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    server = production(environ_app)
+    server = serve(environ_app, handler_class=WSGIRequestHandler)
     conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=TIMEOUT)
     conn.request("GET", "/logged\x7f?q=1".replace("\x7f", "%7F"))
     conn.getresponse().read()
