@@ -324,8 +324,8 @@ class Gateway:
             writer = self.writer
             if writer is None:  # pragma: no cover - _start sets it
                 raise RuntimeError("no response writer")
-        if len(data) < COPY_LIMIT or writer.framing != "length" and writer.framing != "close":
-            self._send_out(head + writer.body(data) if head else writer.body(data))
+        if len(data) < COPY_LIMIT or writer.framing not in ("length", "close"):
+            self._send_out(head + writer.body(data))  # b"" + x is x itself: no copy
             return
         # A large block: send it as it is after the head, rather than copying it to prepend
         # the head (a 1 MiB body was one extra 1 MiB copy per response).

@@ -22,12 +22,10 @@ from typing import Callable, Optional
 from wsgikit.config import RELOADER_CHILD_ENV, ServerConfig
 from wsgikit.ops import INHERITED_FDS_ENV, Listener
 
-__all__ = ["CHILD_ENV", "BANNER", "iter_watched_files", "snapshot", "Reloader"]
+__all__ = ["BANNER", "iter_watched_files", "snapshot", "Reloader"]
 
 log = logging.getLogger("wsgikit.reload")
 
-#: set in the child's environment so it serves instead of starting another reloader
-CHILD_ENV = RELOADER_CHILD_ENV
 BANNER = (
     "development mode (--reload): restarting when source files change. "
     "Do not use --reload in production."
@@ -97,7 +95,7 @@ class Reloader:
     def _start(self) -> None:
         fds = [listener.sock.fileno() for listener in self.listeners]
         env = dict(os.environ)
-        env[CHILD_ENV] = "1"
+        env[RELOADER_CHILD_ENV] = "1"
         env[INHERITED_FDS_ENV] = ",".join(str(fd) for fd in fds)
         for listener in self.listeners:
             listener.sock.set_inheritable(True)

@@ -8,6 +8,7 @@ workers, open connections) when the server offers them.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -84,8 +85,6 @@ class StatusEndpoint:
                 ],
             )
             return [body]
-        import json  # here, not at import: most servers never answer a status request
-
         doc = self.state.document()
         body = json.dumps(doc, sort_keys=True).encode("utf-8") + b"\n"
         status = "200 OK" if doc["ready"] else "503 Service Unavailable"
