@@ -47,6 +47,11 @@ __all__ = ["Connection", "ConnectionOwner", "ResponseRecord"]
 
 log = logging.getLogger("wsgikit.error")
 
+def _no_body() -> bytes:
+    """``wsgi.input``'s source for a request without a body."""
+    return b""
+
+
 #: Requests a connection may serve in a row while other connections wait for a worker.
 TURN = 2
 #: Bytes asked of the kernel per recv.
@@ -150,6 +155,9 @@ class Connection:
         self._body_done = True
         self._continue_sent = False
         self._responding = False  # inside Gateway.run: a response may be partly sent
+        self._body_received = 0
+        self._head: Optional[RequestHead] = None
+        self._input: Optional[BodyInput] = None
         self.trailers: tuple[tuple[str, str], ...] = ()
 
     def fileno(self) -> int:
@@ -210,6 +218,24 @@ class Connection:
 
     def _wait_for_bytes(self, turn: int) -> bool:
         """Read more of a head, lingering briefly; park if nothing comes. False: not ours now."""
+        # Fast path, the usual case on a busy keep-alive connection: its next request is
+        # already here. Only for a connection that has served a request, on a non-blocking
+        # (plain TCP) socket, within its head deadline, and when it may keep its worker.
+        if self._timeout == 0.0 and not self.fresh and (turn < TURN or not self.owner.queued()):
+            head_started = self.head_started
+            if head_started is None or (
+                time.monotonic() - head_started < self.config.header_timeout
+            ):
+                try:
+                    data = self.sock.recv(RECV_SIZE)
+                except BlockingIOError:
+                    data = b""
+                if data:
+                    if head_started is None:
+                        self.head_started = time.monotonic()
+                    self.parser.feed(data)
+                    return True
+                # nothing yet, or EOF: the full path below decides
         cfg = self.config
         parser = self.parser
         now = time.monotonic()
@@ -244,14 +270,14 @@ class Connection:
             wait = min(cfg.keepalive_linger, remaining)
         # wait == 0 still tries once without blocking: a connection woken from the parker is
         # readable, and one that has had its turn may have its next request already here.
-        data = self._recv_within(wait)
-        if data is not None:
-            if not data and not in_message:
+        received = self._recv_within(wait)
+        if received is not None:
+            if not received and not in_message:
                 self.close()  # a clean close between requests
                 return False
             if self.head_started is None:
                 self.head_started = time.monotonic()
-            parser.feed(data)
+            parser.feed(received)
             return True
         if not self.owner.park(self, deadline):
             self.close()
@@ -274,12 +300,21 @@ class Connection:
     def _handle(self, head: RequestHead, queue_wait: float) -> bool:
         owner = self.owner
         started = time.monotonic()
-        has_body = head.chunked or bool(head.content_length)
-        self._body_done = False
         self._continue_sent = False
+        self._body_received = 0
         self.trailers = ()
-        on_first_read = self._send_continue if (head.expect_continue and has_body) else None
-        wsgi_input = BodyInput(self._pull_body, on_first_read)
+        if head.chunked or head.content_length:
+            self._body_done = False
+            on_first_read = self._send_continue if head.expect_continue else None
+            wsgi_input = BodyInput(self._pull_body, on_first_read)
+        else:
+            # No body: the parser's next event is EndOfMessage; take it now.
+            if type(self.parser.next_event()) is not EndOfMessage:  # pragma: no cover
+                raise ProtocolError("request without a body did not end")
+            self._body_done = True
+            wsgi_input = BodyInput(_no_body)
+        self._head = head
+        self._input = wsgi_input
         environ = build_environ(
             head,
             self.base_environ,
@@ -288,42 +323,45 @@ class Connection:
             remote_port=self.remote_port,
             queue_wait=queue_wait,
         )
-
-        def may_keep_alive() -> bool:
-            if not head.keep_alive or owner.shutting_down:
-                return False
-            if self.max_requests is not None and self.requests + 1 >= self.max_requests:
-                return False
-            if self._body_done or not has_body:
-                return True
-            if wsgi_input.error is not None:
-                return False
-            if head.expect_continue and not self._continue_sent:
-                return False  # the client may or may not send the body now: close
-            if head.content_length is not None:
-                return head.content_length - self._body_received <= self.config.max_drain_bytes
-            return True  # chunked: try to drain, close if it is too long
-
-        self._body_received = 0
         gateway = Gateway(
             owner.get_app(),
             environ,
             method=head.method,
             http_version=head.http_version,
             send=self._send,
-            keep_alive=may_keep_alive,
+            keep_alive=self._may_keep_alive,
             sendfile=None if self.tls else self._sendfile,
             server_header=self.config.server_header,
         )
         self._responding = True
         outcome = gateway.run()
         self._responding = False
-        keep = outcome.keep_alive and may_keep_alive()
+        keep = outcome.keep_alive and self._may_keep_alive()
         if keep and not self._body_done:
             keep = self._drain(wsgi_input)
         if owner.record_responses:
             self._record(head, outcome, environ, started, queue_wait, keep)
         return keep
+
+    def _may_keep_alive(self) -> bool:
+        """Whether, as far as the request goes, the connection may serve another one."""
+        head = self._head
+        wsgi_input = self._input
+        if head is None or wsgi_input is None:  # pragma: no cover - set by _handle first
+            return False
+        if not head.keep_alive or self.owner.shutting_down:
+            return False
+        if self.max_requests is not None and self.requests + 1 >= self.max_requests:
+            return False
+        if self._body_done:
+            return True
+        if wsgi_input.error is not None:
+            return False
+        if head.expect_continue and not self._continue_sent:
+            return False  # the client may or may not send the body now: close
+        if head.content_length is not None:
+            return head.content_length - self._body_received <= self.config.max_drain_bytes
+        return True  # chunked: try to drain, close if it is too long
 
     def _record(
         self,

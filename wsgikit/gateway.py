@@ -194,6 +194,11 @@ class Gateway:
     when the head is built, after the app has read what it wanted.
     """
 
+    __slots__ = (
+        "app", "environ", "method", "http_version", "server_header", "error_log", "status",
+        "headers", "writer", "outcome", "_send", "_sendfile", "_keep_alive", "_done",
+    )
+
     def __init__(
         self,
         app: Callable[..., Iterable[bytes]],
@@ -286,7 +291,8 @@ class Gateway:
         except Exception as exc:
             self._failed(exc)
         finally:
-            close = getattr(result, "close", None)
+            kind = type(result)
+            close = None if kind is list or kind is tuple else getattr(result, "close", None)
             if close is not None:
                 try:
                     close()
@@ -437,13 +443,13 @@ class Gateway:
         outcome = self.outcome
         outcome.body_bytes = writer.body_bytes
         outcome.keep_alive = writer.keep_alive
-        if writer.framing == "length" and not writer.complete:
+        if writer.framing == "length" and writer.body_bytes != writer.content_length:
             self.error_log.error(
                 "wsgikit: %s %s: the app sent %d bytes, less than its Content-Length; closing",
                 self.method, self.environ.get("PATH_INFO", ""), writer.body_bytes,
             )
             outcome.keep_alive = False
-        if getattr(writer, "overflowed", False):
+        if writer.overflowed:
             self.error_log.error(
                 "wsgikit: %s %s: the app sent more than its Content-Length; extra bytes dropped",
                 self.method, self.environ.get("PATH_INFO", ""),

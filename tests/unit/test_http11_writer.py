@@ -410,3 +410,91 @@ def test_http_date_is_imf_fixdate_whatever_the_second(monkeypatch: pytest.Monkey
     for t in range(0, 400 * 86400 * 366, 86400 * 366 // 7 + 3599):
         monkeypatch.setattr(writer.time, "time", lambda t=t: t + 0.5)
         assert http_date() == b"Date: %s\r\n" % formatdate(t, usegmt=True).encode()
+
+
+# -- the cache of built heads -------------------------------------------------------------------
+
+
+@pytest.fixture()
+def empty_head_cache(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Any]:
+    from wsgikit.http11 import writer as writer_module
+
+    cache: dict[Any, Any] = {}
+    monkeypatch.setattr(writer_module, "_HEADS", cache)
+    return cache
+
+
+@pytest.mark.parametrize(
+    "method, version, keep_alive, status, headers",
+    [
+        ("GET", "1.1", True, "200 OK", [("Content-Length", "2")]),
+        ("GET", "1.1", False, "200 OK", [("Content-Length", "2")]),
+        ("HEAD", "1.1", True, "200 OK", [("Content-Length", "2")]),
+        ("GET", "1.0", True, "200 OK", [("Content-Length", "2")]),
+        ("GET", "1.0", True, "200 OK", []),
+        ("GET", "1.1", True, "200 OK", []),
+        ("GET", "1.1", True, "204 No Content", [("Content-Length", "0")]),
+        ("GET", "1.1", True, "200 OK", [("Date", "Tue, 01 Jan 2030 00:00:00 GMT")]),
+        ("GET", "1.1", True, "200 OK", [("Server", "app/1")]),
+    ],
+)
+def test_cached_head_is_the_head_built_afresh(
+    empty_head_cache: dict[Any, Any], method: str, version: str, keep_alive: bool,
+    status: str, headers: list[tuple[str, str]],
+) -> None:
+    first = writer(method, version, keep_alive)
+    head1 = first.start(status, list(headers))
+    assert len(empty_head_cache) == 1
+    second = writer(method, version, keep_alive)
+    head2 = second.start(status, list(headers))
+    assert len(empty_head_cache) == 1  # the second start was served from the cache
+    strip_date = re.compile(rb"Date: [^\r]*\r\n")
+    assert strip_date.sub(b"", head2) == strip_date.sub(b"", head1)
+    for attr in ("status_code", "framing", "content_length", "keep_alive"):
+        assert getattr(second, attr) == getattr(first, attr), attr
+
+
+def test_cache_keys_on_every_input(empty_head_cache: dict[Any, Any]) -> None:
+    """A head built for one request shape is never served to another."""
+    heads = {
+        writer("GET", "1.1", True).start("200 OK", [("A", "1")]),
+        writer("GET", "1.1", False).start("200 OK", [("A", "1")]),
+        writer("HEAD", "1.1", True).start("200 OK", [("A", "1")]),
+        writer("GET", "1.0", True).start("200 OK", [("A", "1")]),
+        writer("GET", "1.1", True, server_header="other").start("200 OK", [("A", "1")]),
+        writer("GET", "1.1", True).start("201 Created", [("A", "1")]),
+        writer("GET", "1.1", True).start("200 OK", [("A", "2")]),
+    }
+    assert len(heads) == 7
+    assert len(empty_head_cache) == 7
+
+
+def test_invalid_heads_are_refused_every_time_and_never_cached(
+    empty_head_cache: dict[Any, Any],
+) -> None:
+    for _ in range(2):
+        with pytest.raises(ResponseError):
+            writer().start("200 OK", [("X-Evil", "a\r\nSet-Cookie: x=1")])
+        with pytest.raises(ResponseError):
+            writer().start("200 OK", [("X-List", ["not", "a", "str"])])  # type: ignore[list-item]
+        with pytest.raises(ResponseError):
+            writer().start("2000 OK", [])
+    assert empty_head_cache == {}
+
+
+def test_head_cache_is_bounded(empty_head_cache: dict[Any, Any]) -> None:
+    from wsgikit.http11 import writer as writer_module
+
+    for i in range(writer_module._HEADS_MAX * 2 + 3):
+        writer().start("302 Found", [("Location", f"/next/{i}")])
+        assert len(empty_head_cache) <= writer_module._HEADS_MAX
+
+
+def test_cached_head_gets_the_current_date(
+    empty_head_cache: dict[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wsgikit.http11 import writer as writer_module
+
+    writer().start("200 OK", [])
+    monkeypatch.setattr(writer_module, "http_date", lambda: b"Date: later\r\n")
+    assert b"Date: later\r\n" in writer().start("200 OK", [])

@@ -2,7 +2,9 @@
 
 The writer turns the application's status and headers into a response head, frames the body
 (Content-Length, chunked, close-delimited, or none) and says whether the connection may be
-reused. All framing decisions live in ``response_framing``; nothing else chooses.
+reused. All framing decisions live in ``response_framing``; nothing else chooses. A head is
+validated and serialised once per distinct (status, headers, request shape) and then reused from
+a bounded cache, since an application sends the same few heads again and again.
 """
 
 from __future__ import annotations
@@ -79,6 +81,18 @@ def http_date() -> bytes:
     return line
 
 
+#: Server header values already validated (a server uses one; bounded all the same).
+_VALID_SERVER_HEADERS: set[str] = set()
+
+
+def _check_server_header(value: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is a valid field value; remember it if it is."""
+    if not _HEADER_BLOCK_RE.fullmatch(f"Server: {value}\r\n"):
+        raise ValueError(f"invalid server_header {value!r}")
+    if len(_VALID_SERVER_HEADERS) < 64:
+        _VALID_SERVER_HEADERS.add(value)
+
+
 def response_framing(
     *, request_method: str, http_version: str, status_code: int, has_content_length: bool
 ) -> str:
@@ -90,13 +104,39 @@ def response_framing(
     4. Otherwise (HTTP/1.0 without Content-Length): ``"close"``, the body ends when the
        connection does.
     """
-    if request_method == "HEAD" or status_code < 200 or status_code in (204, 304):
+    return _framing(request_method, http_version, status_code, has_content_length)
+
+
+def _framing(
+    request_method: str, http_version: str, status_code: int, has_content_length: bool
+) -> str:
+    """``response_framing`` with positional arguments (the writer calls it per response)."""
+    if request_method == "HEAD" or status_code < 200 or status_code == 204 or status_code == 304:
         return "none"
     if has_content_length:
         return "length"
     if http_version == "1.1":
         return "chunked"
     return "close"
+
+
+#: Heads already built by ``ResponseWriter.start``: its inputs -> ``_build_head``'s result.
+#: Bounded (cleared when full): header values may carry request data, e.g. a Location.
+_HEADS: dict[tuple[object, ...], tuple[bytes, int, str, int | None, bool]] = {}
+_HEADS_MAX = 512
+
+#: Status lines already validated -> their code (apps use a handful; bounded all the same).
+_STATUS_CODES: dict[str, int] = {}
+
+
+def _status_code(status: object) -> int:
+    """Validate a status line ``NNN Reason`` and return its code; remember valid ones."""
+    if type(status) is not str or not _STATUS_RE.fullmatch(status):
+        raise ResponseError(f"invalid status line {status!r} (want 'NNN Reason')")
+    code = int(status[:3])
+    if len(_STATUS_CODES) < 256:
+        _STATUS_CODES[status] = code
+    return code
 
 
 class ResponseWriter:
@@ -133,10 +173,8 @@ class ResponseWriter:
     ) -> None:
         if http_version not in ("1.0", "1.1"):
             raise ValueError(f"http_version must be '1.0' or '1.1', got {http_version!r}")
-        if server_header is not None and not _HEADER_BLOCK_RE.fullmatch(
-            f"Server: {server_header}\r\n"
-        ):
-            raise ValueError(f"invalid server_header {server_header!r}")
+        if server_header is not None and server_header not in _VALID_SERVER_HEADERS:
+            _check_server_header(server_header)
         self.request_method = request_method
         self.http_version = http_version
         self.request_keep_alive = request_keep_alive
@@ -174,21 +212,52 @@ class ResponseWriter:
         """
         if self._started:
             raise RuntimeError("start() called twice")
-        if type(status) is not str or not _STATUS_RE.fullmatch(status):
-            raise ResponseError(f"invalid status line {status!r} (want 'NNN Reason')")
-        code = int(status[:3])
+        # An app sends the same few heads again and again: the head for the same inputs is
+        # validated and serialised once (the Date line is added on each call).
+        key: tuple[object, ...] | None
+        try:
+            key = (
+                status, self.request_method == "HEAD", self.http_version,
+                self.request_keep_alive, self.server_header, *headers,
+            )
+            built = _HEADS.get(key)
+        except TypeError:  # unhashable: not (str, str) tuples; _build_head says what is wrong
+            key = built = None
+        if built is None:
+            built = self._build_head(status, headers)
+            if key is not None and type(status) is str:
+                if len(_HEADS) >= _HEADS_MAX:
+                    _HEADS.clear()
+                _HEADS[key] = built
+        head, code, framing, content_length, has_date = built
+        self._started = True
+        self.status_code = code
+        self.framing = framing
+        self.content_length = content_length
+        if self.date_header and not has_date:
+            return head + http_date() + b"\r\n"
+        return head + b"\r\n"
+
+    def _build_head(
+        self, status: str, headers: list[tuple[str, str]]
+    ) -> tuple[bytes, int, str, int | None, bool]:
+        """Validate; return (head without Date and final CRLF, code, framing, length, has_date)."""
+        code = _STATUS_CODES.get(status) if type(status) is str else None
+        if code is None:
+            code = _status_code(status)
         lines = []
         content_length: str | None = None
         has_date = has_server = False
         try:
             for name, value in headers:
-                line = name + ": " + value + "\r\n"
+                line = name + ": " + value + "\r\n"  # str only: TypeError for anything else
                 lname = name.lower()
                 if lname in _SPECIAL:
                     if lname == "content-length":
                         if content_length is not None and value != content_length:
                             raise ResponseError("several different Content-Length headers")
-                        if not _DIGITS_RE.fullmatch(value):
+                        # 1*DIGIT: isdigit() alone would accept other scripts' digits
+                        if not (value.isascii() and value.isdigit()):
                             raise ResponseError(f"invalid Content-Length {value!r}")
                         if content_length is not None:
                             continue  # an identical repeat: send it once
@@ -212,37 +281,25 @@ class ResponseWriter:
         # A CRLF inside a value would pass the block pattern as two lines: count them too.
         if not _HEADER_BLOCK_RE.fullmatch(block) or block.count("\r\n") != len(lines):
             raise ResponseError(_explain_bad_header(lines))
-        framing = response_framing(
-            request_method=self.request_method,
-            http_version=self.http_version,
-            status_code=code,
-            has_content_length=content_length is not None,
+        framing = _framing(
+            self.request_method, self.http_version, code, content_length is not None
         )
-        self._started = True
-        self.status_code = code
-        self.framing = framing
-        if content_length is not None:
-            self.content_length = int(content_length)
-        parts = ["HTTP/1.1 ", status, "\r\n", block]
         if framing == "chunked":
-            parts.append("Transfer-Encoding: chunked\r\n")
+            block += "Transfer-Encoding: chunked\r\n"
         if not (self.request_keep_alive and framing != "close"):
-            parts.append("Connection: close\r\n")
+            block += "Connection: close\r\n"
         elif self.http_version == "1.0":
-            parts.append("Connection: keep-alive\r\n")
+            block += "Connection: keep-alive\r\n"
         if self.server_header is not None and not has_server:
-            parts.append("Server: ")
-            parts.append(self.server_header)
-            parts.append("\r\n")
+            block += "Server: " + self.server_header + "\r\n"
         try:
-            head = "".join(parts).encode("latin-1")
+            head = ("HTTP/1.1 " + status + "\r\n" + block).encode("latin-1")
         except UnicodeEncodeError:
             raise ResponseError(
                 "status or header is not latin-1 (PEP 3333 wants native strings)"
             ) from None
-        if self.date_header and not has_date:
-            return head + http_date() + b"\r\n"
-        return head + b"\r\n"
+        length = None if content_length is None else int(content_length)
+        return head, code, framing, length, has_date
 
     def body(self, data: bytes) -> bytes:
         """Return ``data`` framed for the wire (possibly ``b""``)."""
