@@ -7,7 +7,6 @@ input), so a parser that only works when a request arrives in one ``recv`` canno
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass
 from typing import Any
 
 from wsgikit.http11 import (
@@ -33,11 +32,10 @@ _MAX_EXTRA_CALLS = 16
 
 def check_types(event: object) -> None:
     """Event fields are bytes or native str (or plain ints/bools/None), never bytearray."""
-    if not is_dataclass(event):
+    if not isinstance(event, (RequestHead, BodyChunk, Trailers)):
         return
-    for f in fields(event):
-        value = getattr(event, f.name)
-        _check_value(f.name, value)
+    for name, value in event._asdict().items():
+        _check_value(name, value)
 
 
 def _check_value(name: str, value: Any) -> None:

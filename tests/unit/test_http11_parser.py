@@ -558,13 +558,34 @@ def test_half_an_empty_line_then_eof_is_a_clean_close() -> None:
 
 
 def test_events_are_frozen() -> None:
-    import dataclasses
-
     head = head_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         head.method = "POST"  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         BodyChunk(b"x").data = b"y"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        Trailers((("x", "1"),)).headers = ()  # type: ignore[misc]
+    for empty in (EndOfMessage(), ConnectionClosed()):
+        with pytest.raises(AttributeError):
+            empty.anything = 1  # type: ignore[attr-defined]
+
+
+def test_events_compare_by_kind_and_value() -> None:
+    head = head_of(b"GET /a?b HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert head == head_of(b"GET /a?b HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert head != head_of(b"GET /a?c HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert hash(head) == hash(head._replace())
+    assert head._replace(method="HEAD").method == "HEAD" and head.method == "GET"
+    assert RequestHead(**head._asdict()) == head
+    assert repr(head).startswith("RequestHead(method='GET', target='/a?b', http_version='1.1',")
+    assert BodyChunk(b"x") == BodyChunk(data=b"x") and BodyChunk(b"x") != BodyChunk(b"y")
+    assert repr(BodyChunk(b"x")) == "BodyChunk(data=b'x')"
+    assert repr(Trailers(())) == "Trailers(headers=())"
+    assert EndOfMessage() == EndOfMessage() and ConnectionClosed() == ConnectionClosed()
+    assert EndOfMessage() != ConnectionClosed() and ConnectionClosed() != EndOfMessage()
+    assert hash(EndOfMessage()) == hash(EndOfMessage())
+    assert repr(EndOfMessage()) == "EndOfMessage()"
+    assert repr(ConnectionClosed()) == "ConnectionClosed()"
 
 
 def test_current_head_and_eof_properties() -> None:
