@@ -331,6 +331,7 @@ class Connection:
             send=self._send,
             keep_alive=self._may_keep_alive,
             sendfile=None if self.tls else self._sendfile,
+            sendv=None if self.tls else self._sendv,
             server_header=self.config.server_header,
         )
         self._responding = True
@@ -482,7 +483,7 @@ class Connection:
         poller.register(self.sock, events)
         return bool(poller.poll(max(1, int(timeout * 1000 + 0.999))))
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes | memoryview) -> None:
         """Send all of ``data`` within ``send_timeout`` (``TimeoutError`` past it)."""
         if self.tls:
             self._settimeout(self.config.send_timeout)
@@ -506,6 +507,20 @@ class Connection:
                 sent += sock.send(view[sent:])
             except BlockingIOError:
                 pass
+
+    def _sendv(self, parts: list[bytes]) -> None:
+        """Send all of ``parts`` (plain TCP) with one ``sendmsg`` when the kernel takes it all."""
+        self._settimeout(0.0)
+        try:
+            sent = self.sock.sendmsg(parts)
+        except BlockingIOError:
+            sent = 0
+        for part in parts:  # what is left, if anything, part by part
+            if sent >= len(part):
+                sent -= len(part)
+                continue
+            self._send(memoryview(part)[sent:] if sent else part)
+            sent = 0
 
     def _sendfile(self, file: Any, offset: int, count: int) -> int:
         self._settimeout(self.config.send_timeout)

@@ -81,10 +81,10 @@ class BodyInput:
         """True once the whole body has been read from the connection."""
         return self._eof
 
-    def _fill(self) -> bool:
-        """Append the next chunk to the buffer; False at the end of the body."""
+    def _next_chunk(self) -> bytes:
+        """The next decoded body bytes from the connection; ``b""`` at the end of the body."""
         if self._eof:
-            return False
+            return b""
         if self.error is not None:
             raise self.error
         self.started = True
@@ -102,6 +102,12 @@ class BodyInput:
             raise
         if not data:
             self._eof = True
+        return data
+
+    def _fill(self) -> bool:
+        """Append the next chunk to the buffer; False at the end of the body."""
+        data = self._next_chunk()
+        if not data:
             return False
         if self._pos >= len(self._buf):
             self._buf, self._pos = data, 0
@@ -110,16 +116,27 @@ class BodyInput:
         return True
 
     def read(self, size: Optional[int] = -1) -> bytes:
-        if size is None or size < 0:
-            while self._fill():
-                pass
-            data = self._buf[self._pos :]
-            self._buf, self._pos = b"", 0
-            return data
-        while len(self._buf) - self._pos < size and self._fill():
-            pass
-        data = self._buf[self._pos : self._pos + size]
-        self._pos += len(data)
+        limit = -1 if size is None or size < 0 else size
+        buf, pos = self._buf, self._pos
+        have = len(buf) - pos
+        if 0 <= limit <= have:
+            self._pos = pos + limit
+            return buf[pos : pos + limit]
+        # Gather the chunks and join once: appending each to the buffer would copy the whole
+        # body so far on every chunk.
+        parts = [buf[pos:]] if have else []
+        total = have
+        while limit < 0 or total < limit:
+            chunk = self._next_chunk()
+            if not chunk:
+                break
+            parts.append(chunk)
+            total += len(chunk)
+        data = b"".join(parts)  # one part: that object itself, no copy
+        if 0 <= limit < total:
+            self._buf, self._pos = data, limit
+            return data[:limit]
+        self._buf, self._pos = b"", 0
         return data
 
     def readline(self, size: Optional[int] = -1) -> bytes:
@@ -188,15 +205,17 @@ class Gateway:
     """Runs one WSGI request and writes its response; call :meth:`run` once.
 
     ``send(data)`` sends all bytes or raises ``OSError``; ``sendfile(file, offset, count)``
-    (optional, plain TCP only) returns the bytes sent. ``keep_alive`` says whether the
-    connection may be reused as far as the request is concerned (the request's own
-    keep-alive, an unread body that can be drained, the server not shutting down); it is asked
+    (optional, plain TCP only) returns the bytes sent; ``sendv(buffers)`` (optional) sends
+    several buffers in one system call, as ``send`` would their concatenation.
+    ``keep_alive`` says whether the connection may be reused as far as the request is
+    concerned (the request's own keep-alive, an unread body that can be drained, the server
+    not shutting down); it is asked
     when the head is built, after the app has read what it wanted.
     """
 
     __slots__ = (
         "app", "environ", "method", "http_version", "server_header", "error_log", "status",
-        "headers", "writer", "outcome", "_send", "_sendfile", "_keep_alive", "_done",
+        "headers", "writer", "outcome", "_send", "_sendfile", "_sendv", "_keep_alive", "_done",
     )
 
     def __init__(
@@ -209,6 +228,7 @@ class Gateway:
         send: Callable[[bytes], None],
         keep_alive: Callable[[], bool],
         sendfile: Optional[Callable[[Any, int, int], int]] = None,
+        sendv: Optional[Callable[[list[bytes]], None]] = None,
         server_header: Optional[str] = "wsgikit",
         error_log: logging.Logger = log,
     ) -> None:
@@ -218,6 +238,7 @@ class Gateway:
         self.http_version = http_version
         self._send = send
         self._sendfile = sendfile
+        self._sendv = sendv
         self._keep_alive = keep_alive
         self.server_header = server_header
         self.error_log = error_log
@@ -336,6 +357,9 @@ class Gateway:
         # A large block: send it as it is after the head, rather than copying it to prepend
         # the head (a 1 MiB body was one extra 1 MiB copy per response).
         out = writer.body(data)
+        if head and self._sendv is not None:
+            self._send_out_all([head, out])  # one system call (writev), no copy
+            return
         if head:
             self._send_out(head)
         self._send_out(out)
@@ -347,6 +371,13 @@ class Gateway:
                 self._send(out)
             except OSError as exc:
                 raise ClientDisconnected(f"client went away while sending: {exc}") from exc
+
+    def _send_out_all(self, parts: list[bytes]) -> None:
+        self.outcome.head_sent = True
+        try:
+            self._sendv(parts)  # type: ignore[misc]
+        except OSError as exc:
+            raise ClientDisconnected(f"client went away while sending: {exc}") from exc
 
     def _write_sequence(self, result: list[bytes] | tuple[bytes, ...]) -> None:
         size = 0

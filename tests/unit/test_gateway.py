@@ -37,13 +37,14 @@ def body_source(*chunks: bytes):
     return pull
 
 
-def run(app, *, method="GET", version="1.1", body=(), keep_alive=True, wire=None, sendfile=None):
+def run(app, *, method="GET", version="1.1", body=(), keep_alive=True, wire=None, sendfile=None,
+        sendv=None):
     wire = wire or Wire()
     continues = []
     wsgi_input = BodyInput(body_source(*body), lambda: continues.append(1))
     environ = {"wsgi.input": wsgi_input, "PATH_INFO": "/"}
     gateway = Gateway(app, environ, method=method, http_version=version, send=wire.send,
-                      keep_alive=lambda: keep_alive, sendfile=sendfile)
+                      keep_alive=lambda: keep_alive, sendfile=sendfile, sendv=sendv)
     outcome = gateway.run()
     return outcome, wire, continues
 
@@ -216,6 +217,24 @@ def test_head_request_sends_no_body():
     assert wire.data.endswith(b"\r\n\r\n") and b"hi" not in wire.data
 
 
+def test_large_first_block_goes_out_with_the_head_in_one_vectored_send():
+    block = bytes(range(256)) * 256  # 64 KiB: past the size that is copied next to the head
+    calls: list[list[bytes]] = []
+    outcome, wire, _ = run(simple(headers=[("Content-Length", str(2 * len(block)))],
+                                  body=(block, block)), sendv=calls.append)
+    assert len(calls) == 1 and calls[0][1] is block  # sent as it is, never copied
+    assert calls[0][0].startswith(b"HTTP/1.1 200 OK\r\n") and calls[0][0].endswith(b"\r\n\r\n")
+    assert wire.sent == [block]  # the second block: a plain send
+    assert outcome.keep_alive and outcome.body_bytes == 2 * len(block)
+
+
+def test_without_sendv_the_head_and_a_large_block_are_two_sends():
+    block = b"x" * 100_000  # a list body this large is not coalesced with its head
+    outcome, wire, _ = run(simple(headers=[("Content-Length", "100000")], body=(block,)))
+    assert len(wire.sent) == 2 and wire.sent[1] is block
+    assert outcome.keep_alive
+
+
 # -- wsgi.input ----------------------------------------------------------------------------
 
 
@@ -235,6 +254,35 @@ def test_input_read_variants():
     assert inp.read() == b"rest"
     assert inp.read() == b"" and inp.readline() == b""
     assert inp.at_eof and firsts == [1]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_input_reads_in_any_pattern_return_the_body_in_order(seed: int) -> None:
+    """Mixed read(n), read(), readline() over chunks of any size give back the exact body."""
+    import random
+
+    rng = random.Random(seed)
+    body = bytes(rng.choice(b"ab\n") for _ in range(rng.randrange(0, 3000)))
+    count = min(rng.randrange(0, 12), max(len(body) - 1, 0))
+    cuts = sorted(rng.sample(range(1, max(len(body), 2)), k=count))
+    chunks = [body[i:j] for i, j in zip([0, *cuts], [*cuts, len(body)]) if body[i:j]]
+    inp, _ = make_input(*chunks)
+    got = b""
+    for _ in range(200):
+        how = rng.randrange(4)
+        if how == 0:
+            part = inp.read(rng.randrange(0, 700))
+        elif how == 1:
+            part = inp.readline(rng.choice([-1, rng.randrange(0, 50)]))
+        elif how == 2:
+            part = inp.read(None if rng.random() < 0.5 else -1)
+        else:
+            part = inp.readline()
+        got += part
+        if len(got) == len(body):
+            break
+    got += inp.read()
+    assert got == body
 
 
 def test_input_readlines_and_iteration():
