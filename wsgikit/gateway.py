@@ -209,8 +209,8 @@ class Gateway:
     several buffers in one system call, as ``send`` would their concatenation.
     ``keep_alive`` says whether the connection may be reused as far as the request is
     concerned (the request's own keep-alive, an unread body that can be drained, the server
-    not shutting down); it is asked
-    when the head is built, after the app has read what it wanted.
+    not shutting down); it is asked when the head is built, after the app has read what it
+    wanted.
     """
 
     __slots__ = (
