@@ -272,19 +272,7 @@ def build_app(app: WSGIApplication, config: ServerConfig, state: ServerState) ->
         wrapped = RequestWatchdog(wrapped, warn_after=config.request_warn_after)
     if config.status_path:
         wrapped = StatusEndpoint(wrapped, path=config.status_path, state=state)
-    return _Introspection(wrapped, state)
-
-
-class _Introspection:
-    """Puts ``wsgikit.stats`` in the environ: a callable giving queue depth, busy workers..."""
-
-    def __init__(self, app: WSGIApplication, state: ServerState) -> None:
-        self.app = app
-        self.state = state
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        environ["wsgikit.stats"] = self.state.stats
-        return self.app(environ, start_response)
+    return wrapped
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -297,11 +285,14 @@ def create_server(
     ssl_context: Optional[ssl.SSLContext],
     *,
     on_response: Optional[Callable[[Any], None]] = None,
+    environ_extra: Optional[dict[str, Any]] = None,
 ) -> Any:
     """The server core's server on our pre-bound ``sockets`` (socketserver-style API)."""
     from wsgikit import server as core
 
     kwargs: dict[str, Any] = {"config": config, "sockets": list(sockets)}
+    if environ_extra:
+        kwargs["environ_extra"] = environ_extra
     if ssl_context is not None:
         kwargs["ssl_context"] = ssl_context
     if on_response is not None:
@@ -431,6 +422,8 @@ def run_server(
         [listener.sock for listener in listeners],
         ssl_context,
         on_response=on_response,
+        # a callable giving queue depth, busy workers...: in every environ, at no cost
+        environ_extra={"wsgikit.stats": state.stats},
     )
     stats = getattr(server, "stats", None)
     if callable(stats):

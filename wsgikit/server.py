@@ -49,7 +49,7 @@ import socketserver
 import stat
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import FrameType
 from typing import Any, Callable, Optional
 
@@ -108,9 +108,12 @@ class Server(socketserver.TCPServer):
         sockets: Optional[Iterable[socket.socket]] = None,
         ssl_context: Any = None,
         on_response: Optional[Callable[[ResponseRecord], None]] = None,
+        environ_extra: Optional[Mapping[str, Any]] = None,
         bind_and_activate: bool = True,
     ) -> None:
         self.config = config if config is not None else ServerConfig()
+        #: Keys added to every request's environ (e.g. ``wsgikit.stats``).
+        self.environ_extra = dict(environ_extra or {})
         self.app = app
         self.ssl_context = ssl_context
         self.given_sockets = list(sockets) if sockets is not None else []
@@ -243,6 +246,7 @@ class Server(socketserver.TCPServer):
             server_port=port,
             url_scheme=scheme,
             multiprocess=self.config.workers > 1,
+            extra=self.environ_extra,
         )
         self._environs[id(listener)] = environ
         return environ
@@ -544,13 +548,15 @@ def make_server(
     sockets: Optional[Iterable[socket.socket]] = None,
     ssl_context: Any = None,
     on_response: Optional[Callable[[ResponseRecord], None]] = None,
+    environ_extra: Optional[Mapping[str, Any]] = None,
     **options: Any,
 ) -> Server:
     """A bound, listening :class:`Server` for ``app``; call ``serve_forever()`` on it.
 
     ``options`` are :class:`~wsgikit.config.ServerConfig` fields (``threads=16``...), applied
     over ``config``. ``sockets`` are pre-bound listening sockets (inherited, systemd),
-    ``ssl_context`` turns on TLS, ``on_response`` receives a record after every response.
+    ``ssl_context`` turns on TLS, ``on_response`` receives a record after every response,
+    ``environ_extra`` adds keys to every request's environ.
     """
     return Server(
         app,
@@ -558,6 +564,7 @@ def make_server(
         sockets=sockets,
         ssl_context=ssl_context,
         on_response=on_response,
+        environ_extra=environ_extra,
     )
 
 

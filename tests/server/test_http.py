@@ -210,6 +210,24 @@ def test_environ_over_the_wire(live_server):
     assert "PATH" not in env and "HOME" not in env  # never os.environ
 
 
+def test_environ_extra_keys_reach_every_request_as_copies(live_server):
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["example.token"])
+        environ["example.token"] = "changed by the app"  # must not leak into the next request
+        start_response("200 OK", [("Content-Length", "0")])
+        return []
+
+    srv = live_server(app, environ_extra={"example.token": "from the server"})
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+    for _ in range(2):
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b""
+    conn.close()
+    assert seen == ["from the server", "from the server"]
+
+
 def test_requests_library_round_trip(live_server):
     requests = require_module("requests")
     srv = live_server(apps.echo)
