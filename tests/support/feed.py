@@ -20,6 +20,30 @@ from wsgikit.http11 import (
     RequestParser,
     Trailers,
 )
+from wsgikit.http11.parser import _TRANSITIONS, _State
+
+
+class CheckedParser(RequestParser):
+    """A RequestParser whose every state change is checked against the transition table.
+
+    The parser assigns ``_state`` directly on the path every request takes (see
+    ``RequestParser._goto``); this subclass sees those assignments too, so a direct assignment
+    that the table does not allow fails the test that made it.
+    """
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "_state":
+            try:
+                old = self._state
+            except AttributeError:  # __init__
+                old = None
+            if old is not None and value is not old and value is not _State.ERROR:
+                if value not in _TRANSITIONS[old]:
+                    raise AssertionError(f"illegal parser transition {old.name} -> {value}")
+        super().__setattr__(name, value)
+
 
 #: A complete request appended after the case in the third way: it must stay buffered, unparsed.
 NEXT_REQUEST = b"GET /next HTTP/1.1\r\nHost: next.example\r\n\r\n"
@@ -93,7 +117,7 @@ def _run(parser: RequestParser, pieces: list[bytes], eof: bool) -> list[object]:
 
 
 def feed_three_ways(
-    data: bytes, *, eof: bool = False, make_parser: ParserFactory = RequestParser
+    data: bytes, *, eof: bool = False, make_parser: ParserFactory = CheckedParser
 ) -> list[object]:
     """Parse ``data`` whole, byte by byte, and followed by NEXT_REQUEST; return the events.
 
@@ -131,7 +155,7 @@ def feed_three_ways(
 
 
 def error_three_ways(
-    data: bytes, *, eof: bool = False, make_parser: ParserFactory = RequestParser
+    data: bytes, *, eof: bool = False, make_parser: ParserFactory = CheckedParser
 ) -> ProtocolError:
     """Assert ``data`` is refused the same way whole, byte by byte and with trailing bytes.
 
@@ -169,6 +193,7 @@ def error_three_ways(
 
 __all__ = [
     "NEXT_REQUEST",
+    "CheckedParser",
     "BodyChunk",
     "EndOfMessage",
     "Trailers",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.feed import error_three_ways, feed_three_ways
+from tests.support.feed import CheckedParser, error_three_ways, feed_three_ways
 from wsgikit.http11 import (
     NEED_DATA,
     PAUSED,
@@ -25,7 +25,7 @@ from wsgikit.http11 import parser as parser_module
 
 
 def head_of(data: bytes, **limits: int) -> RequestHead:
-    events = feed_three_ways(data, make_parser=lambda: RequestParser(**limits))
+    events = feed_three_ways(data, make_parser=lambda: CheckedParser(**limits))
     head = events[0]
     assert isinstance(head, RequestHead)
     return head
@@ -36,7 +36,7 @@ def body_of(events: list[object]) -> bytes:
 
 
 def status_of(data: bytes, eof: bool = False, **limits: int) -> int:
-    return error_three_ways(data, eof=eof, make_parser=lambda: RequestParser(**limits)).status
+    return error_three_ways(data, eof=eof, make_parser=lambda: CheckedParser(**limits)).status
 
 
 # --- valid requests ------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ def test_content_length_over_limit_413_at_once() -> None:
 def test_content_length_at_limit_is_fine() -> None:
     events = feed_three_ways(
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789",
-        make_parser=lambda: RequestParser(max_body_bytes=10),
+        make_parser=lambda: CheckedParser(max_body_bytes=10),
     )
     assert body_of(events) == b"0123456789"
 
@@ -385,6 +385,47 @@ def test_limits_are_validated() -> None:
         RequestParser(max_request_line=0)
     with pytest.raises(TypeError, match="max_body_bytes"):
         RequestParser(max_body_bytes=1.5)  # type: ignore[arg-type]
+
+
+LIMITS = [
+    "max_request_line",
+    "max_header_count",
+    "max_field_bytes",
+    "max_header_bytes",
+    "max_body_bytes",
+    "max_chunk_ext_bytes",
+    "max_trailer_bytes",
+]
+
+
+@pytest.mark.parametrize("name", LIMITS)
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (1.0, TypeError, "{name} must be an int, not float"),
+        (True, TypeError, "{name} must be an int, not bool"),
+        ("8", TypeError, "{name} must be an int, not str"),
+        (None, TypeError, "{name} must be an int, not NoneType"),
+        (-1, ValueError, "{name} must be positive, got -1"),
+        (0, ValueError, "{name} must be positive, got 0"),
+    ],
+)
+def test_each_limit_is_validated(name: str, value: object, error: type, message: str) -> None:
+    if name == "max_body_bytes" and value == 0 and type(value) is int:
+        RequestParser(max_body_bytes=0)  # no body at all is a valid limit
+        return
+    with pytest.raises(error) as info:
+        RequestParser(**{name: value})  # type: ignore[arg-type]
+    assert str(info.value) == message.format(name=name)
+
+
+def test_the_first_bad_limit_is_named() -> None:
+    with pytest.raises(TypeError, match="^max_header_count must be an int"):
+        RequestParser(max_trailer_bytes=0, max_header_count=2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="^max_field_bytes must be positive"):
+        RequestParser(max_trailer_bytes="x", max_field_bytes=0)  # type: ignore[arg-type]
+    parser = RequestParser(**{name: 1 for name in LIMITS})
+    assert [getattr(parser, name) for name in LIMITS] == [1] * len(LIMITS)
 
 
 # --- EOF --------------------------------------------------------------------------------------
@@ -547,6 +588,14 @@ def test_illegal_transition_is_refused() -> None:
     parser = RequestParser()
     with pytest.raises(RuntimeError, match="illegal parser transition"):
         parser._goto(parser_module._State.TRAILERS)
+
+
+def test_checked_parser_refuses_an_illegal_direct_assignment() -> None:
+    """The check the tests rely on for the transitions made without _goto works."""
+    parser = CheckedParser()
+    with pytest.raises(AssertionError, match="illegal parser transition"):
+        parser._state = parser_module._State.PAUSED
+    parser._state = parser_module._State.ERROR  # reachable from every state
 
 
 def test_half_an_empty_line_then_eof_is_a_clean_close() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_module
+from tests.support.feed import CheckedParser
 from wsgikit.http11 import (
     NEED_DATA,
     PAUSED,
@@ -36,7 +37,7 @@ RESERVED = {"host", "content-length", "transfer-encoding", "connection", "expect
 
 def run(pieces: list[bytes], eof: bool = True) -> tuple[list[object], int | None]:
     """Feed ``pieces`` (then EOF); return (events, error status or None). Never hangs."""
-    parser = RequestParser(max_header_bytes=4096, max_body_bytes=100_000)
+    parser = CheckedParser(max_header_bytes=4096, max_body_bytes=100_000)
     events: list[object] = []
     ceiling = sum(len(p) for p in pieces) * 2 + 50
     calls = 0
