@@ -37,7 +37,9 @@ request per ``recv``); otherwise it appends to a ``bytearray`` (amortised O(1), 
 consumed bytes from the front of a ``bytearray`` is O(1) in CPython). Searches for a terminator
 remember how far they got (``_scanned``), so a head arriving one byte at a time costs O(n), not
 O(n^2). The head is validated with a handful of regular expressions over the whole head rather
-than a loop per byte or per line.
+than a loop per byte or per line; the usual request line (a common method, a plain target,
+HTTP/1.0 or 1.1) is checked with string methods instead, and anything else goes through the
+regular expression (``_head.parse_request_line``).
 
 Policies (strict, because leniency is where request smuggling lives)
 --------------------------------------------------------------------
