@@ -381,7 +381,10 @@ class Server(socketserver.TCPServer):
             pass
 
     def _accept_from(self, listener: socket.socket) -> None:
+        max_connections = self.config.max_connections
         for _ in range(ACCEPT_BATCH):
+            if len(self._connections) >= max_connections:
+                return  # the limit holds within a batch too: the rest waits in the backlog
             try:
                 sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
