@@ -91,8 +91,10 @@ def _reason(exc: OSError) -> str:
 def _bind_tcp(spec: BindSpec, config: ServerConfig) -> socket.socket:
     host = spec.host
     try:
+        # An ASCII host goes as bytes: a str would load the IDNA codec (about 1 MB of memory).
+        name = host.encode("ascii") if host and host.isascii() else host or None
         infos = socket.getaddrinfo(
-            host or None, spec.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            name, spec.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except socket.gaierror as exc:
         raise ListenError(f"cannot listen on {spec}: unknown host ({exc.strerror})") from None
@@ -300,8 +302,13 @@ def create_server(
     return core.make_server(app, **kwargs)
 
 
+_DEFAULT_ACCESS_LOG_FORMAT = ServerConfig.__dataclass_fields__["access_log_format"].default
+
+
 def check_access_log(config: ServerConfig) -> None:
     """Raise ``ValueError`` for a bad format and ``ListenError`` for an unwritable log file."""
+    if not config.access_log and config.access_log_format == _DEFAULT_ACCESS_LOG_FORMAT:
+        return  # nothing to check (and the access-log module's imports are not needed)
     from wsgikit import accesslog
 
     accesslog.make_formatter("json" if config.access_log_json else config.access_log_format)

@@ -8,7 +8,6 @@ workers, open connections) when the server offers them.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -85,6 +84,8 @@ class StatusEndpoint:
                 ],
             )
             return [body]
+        import json  # here: a server whose status path is never asked does not load it
+
         doc = self.state.document()
         body = json.dumps(doc, sort_keys=True).encode("utf-8") + b"\n"
         status = "200 OK" if doc["ready"] else "503 Service Unavailable"
