@@ -42,6 +42,8 @@ HOP_BY_HOP = WRITER_HOP_BY_HOP | HOP_BY_HOP_HEADERS
 COALESCE_LIMIT = 64 * 1024
 #: Body blocks from this size on are sent without being copied next to the head.
 COPY_LIMIT = 16 * 1024
+#: At most this many buffers in one vectored send (the kernel's IOV_MAX is 1024).
+MAX_VECTOR = 64
 
 
 class ClientDisconnected(ConnectionError):
@@ -385,7 +387,8 @@ class Gateway:
             if type(data) is not bytes:
                 raise TypeError(f"the app's iterable yielded {type(data).__name__}, not bytes")
             size += len(data)
-        if size > COALESCE_LIMIT or self.writer is not None:
+        vectored = self._sendv is not None and size >= COPY_LIMIT and len(result) <= MAX_VECTOR
+        if self.writer is not None or (size > COALESCE_LIMIT and not vectored):
             for data in result:
                 if data:
                     self._write(data)
@@ -398,8 +401,13 @@ class Gateway:
         for data in result:
             if data:
                 parts.append(writer.body(data))
-        parts.append(writer.end())
-        self._send_out(b"".join(parts))
+        end = writer.end()
+        if end:
+            parts.append(end)
+        if vectored:
+            self._send_out_all(parts)  # large blocks go out as they are, never copied
+        else:
+            self._send_out(b"".join(parts))
         self._done = True
         self._account(writer)
 

@@ -217,15 +217,37 @@ def test_head_request_sends_no_body():
     assert wire.data.endswith(b"\r\n\r\n") and b"hi" not in wire.data
 
 
-def test_large_first_block_goes_out_with_the_head_in_one_vectored_send():
+def test_a_large_list_body_goes_out_with_its_head_in_one_vectored_send():
     block = bytes(range(256)) * 256  # 64 KiB: past the size that is copied next to the head
     calls: list[list[bytes]] = []
     outcome, wire, _ = run(simple(headers=[("Content-Length", str(2 * len(block)))],
                                   body=(block, block)), sendv=calls.append)
-    assert len(calls) == 1 and calls[0][1] is block  # sent as it is, never copied
-    assert calls[0][0].startswith(b"HTTP/1.1 200 OK\r\n") and calls[0][0].endswith(b"\r\n\r\n")
-    assert wire.sent == [block]  # the second block: a plain send
+    assert len(calls) == 1 and wire.sent == []
+    head, first, second = calls[0]
+    assert first is block and second is block  # sent as they are, never copied
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
     assert outcome.keep_alive and outcome.body_bytes == 2 * len(block)
+
+
+def test_a_streamed_large_first_block_goes_with_the_head_later_ones_alone():
+    block = bytes(range(256)) * 256
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(2 * len(block)))])
+        yield block
+        yield block
+
+    calls: list[list[bytes]] = []
+    outcome, wire, _ = run(app, sendv=calls.append)
+    assert len(calls) == 1 and calls[0][1] is block
+    assert wire.sent == [block]
+    assert outcome.keep_alive and outcome.body_bytes == 2 * len(block)
+
+
+def test_a_small_list_body_is_joined_even_with_sendv():
+    calls: list[list[bytes]] = []
+    outcome, wire, _ = run(simple(), sendv=calls.append)
+    assert calls == [] and len(wire.sent) == 1 and wire.sent[0].endswith(b"\r\n\r\nhi")
 
 
 def test_without_sendv_the_head_and_a_large_block_are_two_sends():
