@@ -5,9 +5,12 @@ parker hands it to ``on_ready`` (the server puts it back in the worker pool); wh
 passes first, ``on_expire`` gets it (the server answers 408 to a half-sent head, or just closes).
 Ten thousand idle connections cost ten thousand file descriptors and one thread.
 
-On Linux (epoll) workers register sockets directly: epoll accepts new registrations while
-another thread waits on it, so parking costs one ``epoll_ctl`` and no wake-up. Other selectors
-get a wake-up byte through a socket pair.
+On Linux workers register sockets with epoll directly: epoll accepts new registrations while
+another thread waits on it, so parking costs one ``epoll_ctl`` and no wake-up. Registrations
+are one-shot: a socket that fires is disarmed by the kernel, and the next park of the same
+connection re-arms it (``EPOLL_CTL_MOD``), so a keep-alive connection costs one ``epoll_ctl``
+per park instead of an add and a delete. Other selectors get a wake-up byte through a socket
+pair.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import select
 import selectors
 import socket
 import threading
@@ -27,6 +31,7 @@ log = logging.getLogger("wsgikit.error")
 
 #: Longest sleep of the selector thread: the precision of deadlines set while it sleeps.
 TICK = 0.05
+_ONE_SHOT_READ = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLONESHOT", 0)
 
 
 class Parkable(Protocol):
@@ -47,8 +52,16 @@ class KeepAliveParker:
     ) -> None:
         self._on_ready = on_ready
         self._on_expire = on_expire
-        self._selector = selectors.DefaultSelector()
-        self._direct = isinstance(self._selector, getattr(selectors, "EpollSelector", ()))
+        # Linux: a raw epoll with one-shot registrations; elsewhere the selectors module.
+        self._direct = hasattr(select, "epoll")
+        self._epoll: Any = None
+        self._selector: Any = None
+        if self._direct:
+            self._epoll = select.epoll()
+        else:
+            self._selector = selectors.DefaultSelector()
+        #: fd -> id() of the connection registered with epoll (armed or disarmed by firing)
+        self._armed: dict[int, int] = {}
         self._lock = threading.Lock()
         self._parked: dict[int, tuple[Any, float, int]] = {}  # fd -> (conn, deadline, token)
         self._deadlines: list[tuple[float, int, int]] = []  # heap of (deadline, token, fd)
@@ -57,7 +70,10 @@ class KeepAliveParker:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        if self._direct:
+            self._epoll.register(self._wake_r.fileno(), select.EPOLLIN)
+        else:
+            self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._running = False
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -109,12 +125,12 @@ class KeepAliveParker:
             left = [conn for conn, _, _ in self._parked.values()]
             left.extend(conn for conn, _ in self._pending)
             for fd in list(self._parked):
-                self._unregister(fd)
+                self._forget(fd)
             self._parked.clear()
             self._pending.clear()
             self._deadlines.clear()
         try:
-            self._selector.close()
+            (self._epoll if self._direct else self._selector).close()
         finally:
             self._wake_r.close()
             self._wake_w.close()
@@ -134,16 +150,48 @@ class KeepAliveParker:
             heapq.heapify(heap)
         heapq.heappush(heap, (deadline, token, fd))
         try:
-            self._selector.register(fd, selectors.EVENT_READ, conn)
+            if self._direct:
+                self._arm(fd, conn)
+            else:
+                self._selector.register(fd, selectors.EVENT_READ, conn)
         except (KeyError, ValueError, OSError):
             self._parked.pop(fd, None)
             raise
 
+    def _arm(self, fd: int, conn: Any) -> None:
+        """Register ``fd`` one-shot, or re-arm it if this connection is registered already."""
+        epoll = self._epoll
+        if self._armed.get(fd) == id(conn):
+            try:
+                epoll.modify(fd, _ONE_SHOT_READ)
+                return
+            except FileNotFoundError:  # closed and reopened since: register it afresh
+                pass
+        try:
+            epoll.register(fd, _ONE_SHOT_READ)
+        except FileExistsError:  # an fd number reused while its old registration lingered
+            epoll.modify(fd, _ONE_SHOT_READ)
+        self._armed[fd] = id(conn)
+
     def _unregister(self, fd: int) -> None:
+        if self._direct:
+            # A one-shot registration that fired is disarmed already: nothing to undo.
+            return
         try:
             self._selector.unregister(fd)
         except (KeyError, ValueError, OSError):
             pass
+
+    def _forget(self, fd: int) -> None:
+        """Remove ``fd``'s registration for good (it expired, or the parker stops)."""
+        if self._direct:
+            self._armed.pop(fd, None)
+            try:
+                self._epoll.unregister(fd)
+            except (ValueError, OSError):
+                pass
+        else:
+            self._unregister(fd)
 
     def _wake(self) -> None:
         try:
@@ -152,6 +200,9 @@ class KeepAliveParker:
             pass  # buffer full: a wake-up is already pending
 
     def _run(self) -> None:
+        if self._direct:
+            self._run_epoll()
+            return
         select = self._selector.select
         while self._running:
             try:
@@ -187,6 +238,36 @@ class KeepAliveParker:
             for conn in expired:
                 self._call(self._on_expire, conn)
 
+    def _run_epoll(self) -> None:
+        poll = self._epoll.poll
+        wake_fd = self._wake_r.fileno()
+        parked = self._parked
+        while self._running:
+            try:
+                events = poll(TICK)
+            except OSError:  # a socket closed under us; the next pass is clean
+                events = []
+            ready = []
+            with self._lock:
+                if not self._running:
+                    break
+                for fd, _ in events:
+                    if fd == wake_fd:
+                        try:
+                            while self._wake_r.recv(4096):
+                                pass
+                        except OSError:
+                            pass
+                        continue
+                    entry = parked.pop(fd, None)
+                    if entry is not None:  # fired: the one-shot registration is disarmed
+                        ready.append(entry[0])
+                expired = self._pop_expired(time.monotonic()) if self._deadlines else []
+            for conn in ready:
+                self._call(self._on_ready, conn)
+            for conn in expired:
+                self._call(self._on_expire, conn)
+
     def _pop_expired(self, now: float) -> list[Any]:
         expired = []
         heap = self._deadlines
@@ -196,7 +277,7 @@ class KeepAliveParker:
             if entry is None or entry[2] != token:
                 continue  # woke up earlier, or parked again since
             del self._parked[fd]
-            self._unregister(fd)
+            self._forget(fd)
             expired.append(entry[0])
         return expired
 

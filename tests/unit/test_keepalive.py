@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
+
+import pytest
 
 from wsgikit.keepalive import KeepAliveParker
 
@@ -83,6 +86,73 @@ def test_deadline_heap_stays_bounded_under_churn():
             a1.recv(10)
         assert len(woke) == 3000
         assert len(parker._deadlines) <= 2 * len(parker) + 1025
+    finally:
+        parker.stop()
+        a1.close()
+        a2.close()
+
+
+@pytest.fixture(params=["epoll", "selectors"])
+def mode(request, monkeypatch):
+    """Both ways of watching sockets: raw one-shot epoll (Linux) and the selectors fallback."""
+    if request.param == "selectors":
+        monkeypatch.delattr(select, "epoll", raising=False)
+    elif not hasattr(select, "epoll"):
+        pytest.skip("epoll is Linux-only")
+    return request.param
+
+
+def wait_for(items, count, event, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while len(items) < count and time.monotonic() < deadline:
+        event.wait(0.05)
+        event.clear()
+    return len(items) >= count
+
+
+def test_both_modes_wake_expire_and_repark(mode):
+    parker, woke, expired, event = make_parker()
+    assert parker._direct is (mode == "epoll")
+    a1, a2 = socket.socketpair()
+    b1, b2 = socket.socketpair()
+    try:
+        ready, silent = Conn(a1), Conn(b1)
+        for round_ in range(1, 4):  # the same connection parked again and again
+            assert parker.park(ready, time.monotonic() + 10)
+            a2.sendall(b"x")
+            assert wait_for(woke, round_, event)
+            assert a1.recv(10) == b"x"
+        assert parker.park(silent, time.monotonic() + 0.1)
+        assert wait_for(expired, 1, event)
+        assert woke == [ready] * 3 and expired == [silent] and len(parker) == 0
+    finally:
+        parker.stop()
+        for s in (a1, a2, b1, b2):
+            s.close()
+
+
+def test_a_reused_descriptor_is_watched_afresh(mode):
+    """A parked-then-closed socket's number, reused by a new socket, still wakes its owner."""
+    parker, woke, _, event = make_parker()
+    a1, a2 = socket.socketpair()
+    conn = Conn(a1)
+    try:
+        assert parker.park(conn, time.monotonic() + 10)
+        a2.sendall(b"x")
+        assert wait_for(woke, 1, event)
+        number = a1.fileno()
+        a1.close()
+        a2.close()
+        a1, a2 = socket.socketpair()
+        if a1.fileno() != number:
+            a1, a2 = a2, a1
+        conn.sock = a1  # the same object, a new socket: its old registration is gone
+        other = Conn(a2)
+        assert parker.park(conn, time.monotonic() + 10)
+        assert parker.park(other, time.monotonic() + 10)
+        a2.sendall(b"y")
+        assert wait_for(woke, 2, event)
+        assert woke == [conn, conn]
     finally:
         parker.stop()
         a1.close()
