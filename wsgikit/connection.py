@@ -47,6 +47,7 @@ __all__ = ["Connection", "ConnectionOwner", "ResponseRecord"]
 
 log = logging.getLogger("wsgikit.error")
 
+
 def _no_body() -> bytes:
     """``wsgi.input``'s source for a request without a body."""
     return b""

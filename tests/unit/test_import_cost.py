@@ -42,3 +42,19 @@ def test_tls_serving_does_load_it(app_dir: Path) -> None:
     )
     assert result.stdout.strip().splitlines()[-1] == "2 True True", result
     assert "certfile file not found: /nonexistent.pem" in result.stderr
+
+
+def test_plain_serving_loads_no_module_it_does_not_use(app_dir: Path) -> None:
+    """Each of these cost memory in every server process and was loaded for nothing before:
+    shutil (argparse's help width, with bz2 and lzma), json and datetime (the access log and
+    the status endpoint, when neither is configured)."""
+    script = SCRIPT.replace(
+        'print(code, "ssl" in sys.modules, "_ssl" in sys.modules)',
+        'print(code, sorted(m for m in ("shutil", "json", "datetime", "wsgikit.accesslog", '
+        '"encodings.idna") if m in sys.modules))',
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+        cwd=app_dir,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "0 []", out
