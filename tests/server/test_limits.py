@@ -92,6 +92,28 @@ def test_slowloris_head_gets_408_then_close(live_server):
     assert elapsed < 4.0
 
 
+def test_slowloris_on_a_kept_alive_connection_gets_408_too(live_server):
+    """The head deadline also holds for the second request of a connection (the worker reads
+    it on its keep-alive paths, not the accept path), however the bytes dribble in."""
+    srv = live_server(apps.hello, header_timeout=0.5, keepalive_linger=0.3)
+    with RawClient(srv.host, srv.port, timeout=5) as client:
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.read_response().status == 200
+        started = time.monotonic()
+        client.send(b"GET / HTTP/1.1\r\n")
+        for _ in range(12):  # a field line every 0.1 s: data is always there to read
+            time.sleep(0.1)
+            try:
+                client.send(b"X-A: b\r\n")
+            except OSError:
+                break  # the server answered and closed
+        response = client.read_response()
+        elapsed = time.monotonic() - started
+        assert response.status == 408
+        assert client.is_closed_by_server()
+    assert 0.4 < elapsed < 4.0
+
+
 def test_connection_that_sends_nothing_is_closed_after_header_timeout(live_server):
     srv = live_server(apps.hello, header_timeout=0.4)
     with RawClient(srv.host, srv.port, timeout=5) as client:
