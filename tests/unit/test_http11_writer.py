@@ -498,3 +498,13 @@ def test_cached_head_gets_the_current_date(
     writer().start("200 OK", [])
     monkeypatch.setattr(writer_module, "http_date", lambda: b"Date: later\r\n")
     assert b"Date: later\r\n" in writer().start("200 OK", [])
+
+
+def test_large_heads_are_not_cached(empty_head_cache: dict[Any, Any]) -> None:
+    from wsgikit.http11 import writer as writer_module
+
+    big = "x" * writer_module._HEAD_MAX_CACHED
+    head = writer().start("200 OK", [("X-Big", big)])
+    assert big.encode() in head and empty_head_cache == {}
+    writer().start("200 OK", [("X-Small", "y")])
+    assert len(empty_head_cache) == 1

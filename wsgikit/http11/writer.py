@@ -121,9 +121,11 @@ def _framing(
 
 
 #: Heads already built by ``ResponseWriter.start``: its inputs -> ``_build_head``'s result.
-#: Bounded (cleared when full): header values may carry request data, e.g. a Location.
+#: Bounded (cleared when full) and only for heads up to _HEAD_MAX_CACHED bytes, so at most
+#: about 1 MiB: header values may carry request data (a Location, a cookie).
 _HEADS: dict[tuple[object, ...], tuple[bytes, int, str, int | None, bool]] = {}
 _HEADS_MAX = 512
+_HEAD_MAX_CACHED = 2048
 
 #: Status lines already validated -> their code (apps use a handful; bounded all the same).
 _STATUS_CODES: dict[str, int] = {}
@@ -225,7 +227,7 @@ class ResponseWriter:
             key = built = None
         if built is None:
             built = self._build_head(status, headers)
-            if key is not None and type(status) is str:
+            if key is not None and type(status) is str and len(built[0]) <= _HEAD_MAX_CACHED:
                 if len(_HEADS) >= _HEADS_MAX:
                     _HEADS.clear()
                 _HEADS[key] = built
