@@ -174,9 +174,7 @@ class KeepAliveParker:
         self._armed[fd] = id(conn)
 
     def _unregister(self, fd: int) -> None:
-        if self._direct:
-            # A one-shot registration that fired is disarmed already: nothing to undo.
-            return
+        """Selectors mode: stop watching ``fd`` (one-shot epoll registrations disarm alone)."""
         try:
             self._selector.unregister(fd)
         except (KeyError, ValueError, OSError):
@@ -215,11 +213,7 @@ class KeepAliveParker:
                     break
                 for key, _ in events:
                     if key.data is None:
-                        try:
-                            while self._wake_r.recv(4096):
-                                pass
-                        except OSError:
-                            pass
+                        self._drain_wake()
                         continue
                     fd = key.fd
                     entry = self._parked.pop(fd, None)
@@ -233,10 +227,7 @@ class KeepAliveParker:
                         ready.append(conn)  # let the worker see the error and close it
                 self._pending.clear()
                 expired = self._pop_expired(time.monotonic())
-            for conn in ready:
-                self._call(self._on_ready, conn)
-            for conn in expired:
-                self._call(self._on_expire, conn)
+            self._dispatch(ready, expired)
 
     def _run_epoll(self) -> None:
         poll = self._epoll.poll
@@ -253,20 +244,27 @@ class KeepAliveParker:
                     break
                 for fd, _ in events:
                     if fd == wake_fd:
-                        try:
-                            while self._wake_r.recv(4096):
-                                pass
-                        except OSError:
-                            pass
+                        self._drain_wake()
                         continue
                     entry = parked.pop(fd, None)
                     if entry is not None:  # fired: the one-shot registration is disarmed
                         ready.append(entry[0])
                 expired = self._pop_expired(time.monotonic()) if self._deadlines else []
-            for conn in ready:
-                self._call(self._on_ready, conn)
-            for conn in expired:
-                self._call(self._on_expire, conn)
+            self._dispatch(ready, expired)
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _dispatch(self, ready: list[Any], expired: list[Any]) -> None:
+        """Hand on what one pass found, outside the lock."""
+        for conn in ready:
+            self._call(self._on_ready, conn)
+        for conn in expired:
+            self._call(self._on_expire, conn)
 
     def _pop_expired(self, now: float) -> list[Any]:
         expired = []
