@@ -224,15 +224,12 @@ class Connection:
         # Fast path, the usual case on a busy keep-alive connection: its next request is
         # already here. Only for a connection that has served a request, on a non-blocking
         # (plain TCP) socket, within its head deadline, and when it may keep its worker.
-        if self._timeout == 0.0 and not self.fresh and (turn < TURN or not self.owner.queued()):
+        if not self.tls and not self.fresh and (turn < TURN or not self.owner.queued()):
             head_started = self.head_started
             if head_started is None or (
                 time.monotonic() - head_started < self.config.header_timeout
             ):
-                try:
-                    data = self._recv()
-                except BlockingIOError:
-                    data = b""
+                data = self._recv_within(0.0)
                 if data:
                     if head_started is None:
                         self.head_started = time.monotonic()
