@@ -26,6 +26,7 @@ import stat
 from types import TracebackType
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from wsgikit.errors import ClientDisconnected
 from wsgikit.http11 import HOP_BY_HOP as WRITER_HOP_BY_HOP
 from wsgikit.http11 import ProtocolError, ResponseError, ResponseWriter, error_response
 from wsgikit.util import HOP_BY_HOP_HEADERS, FileWrapper
@@ -44,10 +45,6 @@ COALESCE_LIMIT = 64 * 1024
 COPY_LIMIT = 16 * 1024
 #: At most this many buffers in one vectored send (the kernel's IOV_MAX is 1024).
 MAX_VECTOR = 64
-
-
-class ClientDisconnected(ConnectionError):
-    """The client went away (EOF or reset) while we were reading its body or sending to it."""
 
 
 ExcInfo = tuple[type[BaseException], BaseException, Optional[TracebackType]]
@@ -329,7 +326,8 @@ class Gateway:
                         outcome.keep_alive = False
         return outcome
 
-    def _start(self) -> bytes:
+    def _start(self) -> tuple[bytes, ResponseWriter]:
+        """Validate the app's status and headers; return the response head and its writer."""
         if self.status is None or self.headers is None:
             raise RuntimeError("the app sent body bytes before calling start_response()")
         writer = ResponseWriter(
@@ -343,16 +341,13 @@ class Gateway:
         outcome = self.outcome
         outcome.status = writer.status_code
         outcome.headers = self.headers
-        return head
+        return head, writer
 
     def _write(self, data: bytes) -> None:
         writer = self.writer
         head = b""
         if writer is None:
-            head = self._start()
-            writer = self.writer
-            if writer is None:  # pragma: no cover - _start sets it
-                raise RuntimeError("no response writer")
+            head, writer = self._start()
         if len(data) < COPY_LIMIT or writer.framing not in ("length", "close"):
             self._send_out(head + writer.body(data))  # b"" + x is x itself: no copy
             return
@@ -393,10 +388,7 @@ class Gateway:
                 if data:
                     self._write(data)
             return
-        head = self._start()
-        writer = self.writer
-        if writer is None:  # pragma: no cover - _start sets it
-            raise RuntimeError("no response writer")
+        head, writer = self._start()
         parts = [head]
         for data in result:
             if data:
@@ -429,10 +421,7 @@ class Gateway:
                 if data:
                     self._write(data)
             return
-        head = self._start()
-        writer = self.writer
-        if writer is None:  # pragma: no cover
-            raise RuntimeError("no response writer")
+        head, writer = self._start()
         if writer.framing not in ("length", "close"):
             # chunked or bodyless: frame it through the writer
             self._send_out(head)
@@ -468,10 +457,7 @@ class Gateway:
             return
         writer = self.writer
         if writer is None:
-            head = self._start()
-            writer = self.writer
-            if writer is None:  # pragma: no cover - _start sets it
-                raise RuntimeError("no response writer")
+            head, writer = self._start()
             self._send_out(head + writer.end())
         else:
             self._send_out(writer.end())

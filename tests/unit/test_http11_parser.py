@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.compiled import python_build_only
 from tests.support.feed import CheckedParser, error_three_ways, feed_three_ways
 from wsgikit.http11 import (
     NEED_DATA,
@@ -380,6 +381,7 @@ def test_chunked_body_over_limit_413() -> None:
     assert status_of(data, max_body_bytes=10) == 413
 
 
+@python_build_only
 def test_limits_are_validated() -> None:
     with pytest.raises(ValueError, match="max_request_line"):
         RequestParser(max_request_line=0)
@@ -398,6 +400,7 @@ LIMITS = [
 ]
 
 
+@python_build_only
 @pytest.mark.parametrize("name", LIMITS)
 @pytest.mark.parametrize(
     ("value", "error", "message"),
@@ -419,6 +422,7 @@ def test_each_limit_is_validated(name: str, value: object, error: type, message:
     assert str(info.value) == message.format(name=name)
 
 
+@python_build_only
 def test_the_first_bad_limit_is_named() -> None:
     with pytest.raises(TypeError, match="^max_header_count must be an int"):
         RequestParser(max_trailer_bytes=0, max_header_count=2.0)  # type: ignore[arg-type]
@@ -548,7 +552,7 @@ def test_body_chunks_are_bytes_even_from_bytearray_buffer() -> None:
     parser = RequestParser()
     parser.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab")
     parser.feed(bytearray(b"cd"))
-    parser.feed(memoryview(b"ef"))  # type: ignore[arg-type]
+    parser.feed(memoryview(b"ef"))
     chunks = []
     while True:
         event = parser.next_event()
@@ -590,6 +594,7 @@ def test_illegal_transition_is_refused() -> None:
         parser._goto(parser_module._State.TRAILERS)
 
 
+@python_build_only
 def test_checked_parser_refuses_an_illegal_direct_assignment() -> None:
     """The check the tests rely on for the transitions made without _goto works."""
     parser = CheckedParser()

@@ -227,7 +227,7 @@ class RequestParser:
 
     # --- public API ------------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes; ``b""`` means the peer closed its side (EOF)."""
         if self._error is not None:
             raise self._error
