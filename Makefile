@@ -6,9 +6,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # Debian packages the test suite drives (see tests/conftest.py: absent locally -> skip, CI -> fail).
 # Each entry is package:program; a package is installed only when its program is missing.
-DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx curl:curl wrk:wrk chromium:chromium
+DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx curl:curl wrk:wrk chromium:chromium gcc:gcc
 
-.PHONY: serve test test-deps deb-deps install bench lint clean
+.PHONY: serve test test-deps deb-deps install compiled bench lint clean
+# The request path compiled with mypyc from the same sources (tools/compile.py); make test runs
+# the whole suite on it too, and make bench measures it.
+COMPILED := build/compiled
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -34,6 +37,8 @@ deb-deps: $(BIN)/python
 	  done; \
 	  $(BIN)/python -c "import test.test_wsgiref" 2>/dev/null || \
 	    missing="$$missing libpython$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')-testsuite"; \
+	  $(BIN)/python -c "import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" 2>/dev/null || \
+	    missing="$$missing libpython$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -45,17 +50,27 @@ deb-deps: $(BIN)/python
 test-deps: $(BIN)/python deb-deps
 	@$(BIN)/python -m pip install -q -e '.[test,testing,redis]'
 
-# pytest exits 5 when it collects nothing; that is a failure here, like any other non-zero code.
-test: test-deps
-	$(BIN)/python -m pytest
+$(COMPILED)/.built: $(shell find wsgikit -name '*.py') tools/compile.py
+	@$(BIN)/python -m pip install -q -e '.[compile]'
+	$(BIN)/python tools/compile.py --out $(COMPILED)
+	@touch $@
 
-bench: test-deps
+compiled: $(BIN)/python $(COMPILED)/.built
+
+# pytest exits 5 when it collects nothing; that is a failure here, like any other non-zero code.
+# Two passes: the Python build, then the compiled one (-P keeps the source tree off sys.path[0];
+# WSGIKIT_EXPECT_COMPILED makes the pass fail if it did not get the compiled modules).
+test: test-deps compiled
+	$(BIN)/python -m pytest
+	PYTHONPATH=$(CURDIR)/$(COMPILED) WSGIKIT_EXPECT_COMPILED=1 $(BIN)/python -P -m pytest
+
+bench: test-deps compiled
 	@$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --wsgikit-build compiled
 
 lint: $(BIN)/python
 	@$(BIN)/python -m pip install -q -e '.[lint,testing]'
-	$(BIN)/python -m ruff check wsgikit middleware sample_apps tests benchmarks
+	$(BIN)/python -m ruff check wsgikit middleware sample_apps tests benchmarks tools
 	$(BIN)/python -m mypy
 
 clean:

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure every cell N times (passes interleaved), keep the best")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"worker threads for every pooled server (default {DEFAULT_THREADS})")
+    p.add_argument("--wsgikit-build", choices=("python", "compiled"), default="python",
+                   help="run wsgikit from the sources, or the mypyc build (make compiled)")
     p.add_argument("--output", type=Path, default=report.RESULTS_DIR,
                    help="directory for the JSON results and server logs")
     p.add_argument("--report", type=Path, metavar="JSON",
@@ -105,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     meta = machine_details()
     meta.update(duration_s=duration, warmup_s=warmup, threads=args.threads, repeat=repeat,
-                server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU)
+                server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU, wsgikit_build=args.wsgikit_build)
     out_dir = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -113,7 +115,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for rep in range(1, repeat + 1):  # whole passes, so slow spells spread over every server
         for n, (scenario, server) in enumerate(todo, 1):
             cell = run_cell(scenario, server, duration_s=duration, warmup_s=warmup,
-                            threads=args.threads, out_dir=out_dir)
+                            threads=args.threads, out_dir=out_dir,
+                            wsgikit_build=args.wsgikit_build)
             measured.setdefault((scenario.name, server), []).append(cell)
             shown = (f"{cell.good_rps:9.0f} req/s" if cell.usable
                      else f"{cell.status}: {cell.reason}")

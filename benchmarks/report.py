@@ -244,7 +244,7 @@ def render(result: dict[str, Any]) -> str:
     meta, cells = result["meta"], result["cells"]
     out = [
         f"wsgikit benchmarks, {meta.get('date_utc', '?')} UTC, wsgikit at "
-        f"{meta.get('wsgikit_commit') or '?'}",
+        f"{meta.get('wsgikit_commit') or '?'} ({meta.get('wsgikit_build', 'python')} build)",
         f"machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, Linux "
         f"{meta.get('kernel', '?')}, Python {meta.get('python', '?')}, {meta.get('wrk', 'wrk')}",
         "peers: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()),

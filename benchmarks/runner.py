@@ -298,12 +298,13 @@ def run_cell(
     threads: int,
     out_dir: Path,
     sample_rss: bool = True,
+    wsgikit_build: str = "python",
 ) -> Cell:
     """Start ``server`` with the scenario's app, check it, warm it up, measure it, stop it."""
     cell = Cell(scenario.name, server)
     port = free_port()
     opts = LaunchOptions(port=port, app=scenario.app_ref, threads=threads,
-                         workers=scenario.workers)
+                         workers=scenario.workers, wsgikit_build=wsgikit_build)
     try:
         running = start_server(server, opts, out_dir / "logs")
     except (ServerStartError, ValueError, OSError) as exc:

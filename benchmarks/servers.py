@@ -40,6 +40,7 @@ class LaunchOptions:
     threads: int = DEFAULT_THREADS
     workers: int = 1
     python: str = sys.executable
+    wsgikit_build: str = "python"  # or "compiled": the mypyc build from tools/compile.py
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,22 @@ class ServerSpec:
     supports_workers: bool = False  # True when ``workers > 1`` means real worker processes
 
 
+#: Where tools/compile.py (``make compiled``) puts the compiled wsgikit.
+COMPILED_DIR = REPO_ROOT / "build" / "compiled"
+WSGIKIT_BUILDS = ("python", "compiled")
+
+
 def _wsgikit(opts: LaunchOptions) -> list[str]:
-    argv = [opts.python, "-m", "wsgikit", "serve", "--host", HOST, "--port", str(opts.port),
+    if opts.wsgikit_build not in WSGIKIT_BUILDS:
+        raise ValueError(f"unknown wsgikit build {opts.wsgikit_build!r}; known: python, compiled")
+    python = [opts.python, "-m"]
+    if opts.wsgikit_build == "compiled":
+        if not COMPILED_DIR.is_dir():
+            raise ValueError(f"no compiled build in {COMPILED_DIR}: run make compiled")
+        # -P: the working directory must not put the source package before the compiled one.
+        path = os.pathsep.join([str(COMPILED_DIR), str(REPO_ROOT)])
+        python = ["env", f"PYTHONPATH={path}", opts.python, "-P", "-m"]
+    argv = [*python, "wsgikit", "serve", "--host", HOST, "--port", str(opts.port),
             "--threads", str(opts.threads)]
     if opts.workers > 1:
         argv += ["--workers", str(opts.workers)]

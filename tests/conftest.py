@@ -18,6 +18,17 @@ from tests.support.live import LiveServer
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """make test's compiled pass must really run the compiled modules, not the sources."""
+    from tests.support.compiled import COMPILED
+
+    if os.environ.get("WSGIKIT_EXPECT_COMPILED") and not COMPILED:
+        raise pytest.UsageError(
+            "WSGIKIT_EXPECT_COMPILED is set but wsgikit.http11.parser is not compiled: put "
+            "build/compiled first on PYTHONPATH and run python -P (see the Makefile)"
+        )
+
+
 def require_program(name: str) -> str:
     """Return the program's path; skip locally or fail in CI when it is missing."""
     path = shutil.which(name)

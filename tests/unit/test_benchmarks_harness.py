@@ -4,6 +4,7 @@ the scenario table and each server's command line. No server is started and wrk 
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from pathlib import Path
@@ -225,6 +226,24 @@ def test_wsgikit_command_is_accepted_by_the_wsgikit_cli_parser() -> None:
     args = build_parser().parse_args(argv[3:])
     assert args.app == "benchmarks.apps:hello"
     assert str(args.port) == "43210" and str(args.threads) == "8"
+
+
+def test_compiled_wsgikit_runs_the_compiled_modules_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import servers
+
+    opts = LaunchOptions(port=43210, app="benchmarks.apps:hello", python="/py",
+                         wsgikit_build="compiled")
+    monkeypatch.setattr(servers, "COMPILED_DIR", tmp_path / "missing")
+    with pytest.raises(ValueError, match="make compiled"):
+        server_command("wsgikit", opts, cpu=None)
+    monkeypatch.setattr(servers, "COMPILED_DIR", tmp_path)
+    argv = server_command("wsgikit", opts, cpu=None)
+    assert argv[:2] == ["env", f"PYTHONPATH={tmp_path}{os.pathsep}{servers.REPO_ROOT}"]
+    assert argv[2:6] == ["/py", "-P", "-m", "wsgikit"]  # -P: no source tree on sys.path[0]
+    with pytest.raises(ValueError, match="unknown wsgikit build"):
+        server_command("wsgikit", LaunchOptions(port=1, app="a:b", wsgikit_build="pypy"), cpu=None)
 
 
 def test_worker_processes_only_for_servers_that_have_them() -> None:
