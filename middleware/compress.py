@@ -134,7 +134,7 @@ class CompressMiddleware:
             if not (eligible and wants_gzip):
                 return commit((status, headers, exc_info), compress=False)
             if length is not None:
-                small = length.isdigit() and int(length) < self.min_size
+                small = length.isascii() and length.isdigit() and int(length) < self.min_size
                 return commit((status, headers, exc_info), compress=not small)
             # Size unknown: decide once the body is seen (a list's size is known at once; an
             # iterator's first chunk commits to compressing, so streams are not held back).

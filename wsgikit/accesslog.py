@@ -114,7 +114,7 @@ def record_from_environ(
         path=str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")),
         query=str(environ.get("QUERY_STRING", "")),
         protocol=str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")),
-        status=int(code) if code.isdigit() else 0,
+        status=int(code) if code.isascii() and code.isdigit() else 0,
         response_bytes=response_bytes,
         duration=elapsed,
         time=datetime.fromtimestamp(time.time() - elapsed, timezone.utc).astimezone(),

@@ -83,12 +83,12 @@ def parse_address(value: str) -> Optional[IPAddress]:
         if end < 0:
             return None
         rest = value[end + 1 :]
-        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        if rest and not (rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit()):
             return None
         value = value[1:end]
     elif value.count(":") == 1:
         value, _, port = value.partition(":")
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()):
             return None
     try:
         address = ipaddress.ip_address(value)
@@ -185,7 +185,7 @@ def valid_host(value: str) -> bool:
 
 
 def _valid_port(value: str) -> bool:
-    return value.isdigit() and len(value) <= 5 and 0 < int(value) < 65536
+    return value.isascii() and value.isdigit() and len(value) <= 5 and 0 < int(value) < 65536
 
 
 def _prefix_to_script_name(value: str) -> Optional[str]:
@@ -399,6 +399,6 @@ def _split_host(host: str) -> tuple[str, Optional[str]]:
         rest = host[end + 1 :]
         return host[1:end], (rest[1:] if rest.startswith(":") else None)
     name, sep, port = host.rpartition(":")
-    if sep and port.isdigit():
+    if sep and port.isascii() and port.isdigit():
         return name, port
     return host, None

@@ -108,6 +108,12 @@ def test_record_from_environ() -> None:
     assert LogFormat("%h %{User-Agent}i %{X}o")(rec) == "::1 t y"
 
 
+@pytest.mark.parametrize("status", ["\u00b200 OK", "\u0664\u0660\u0664 Not Found", "OK"])
+def test_a_status_without_an_ascii_code_is_logged_as_0(status: str) -> None:
+    # "²00".isdigit() is true and int("²00") raised; "٤٠٤" would have been read as 404.
+    assert record_from_environ({}, status, [], 0, started=1.0, finished=1.0).status == 0
+
+
 
 
 @settings(max_examples=300, deadline=None)

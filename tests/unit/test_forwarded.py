@@ -208,6 +208,18 @@ def test_parse_forwarded_only_raises_forwarded_error(value: str) -> None:
     assert all(isinstance(k, str) and isinstance(v, str) for e in elements for k, v in e.items())
 
 
+@pytest.mark.parametrize("digits", ["\u00b2", "\u0663", "\uff18\uff10", "8\u00b2"])
+def test_non_ascii_digits_are_not_a_port(digits: str) -> None:
+    # str.isdigit() accepts them; int() refuses "²" (apply crashed) and "٣" became SERVER_PORT.
+    environ = env(x_forwarded_port=digits, x_forwarded_host=f"example.com:{digits}",
+                  x_forwarded_for=f"[2001:db8::1]:{digits}")
+    apply(environ, trust(hops=1))
+    assert (environ["SERVER_PORT"], environ["HTTP_HOST"]) == ("8000", "internal:8000")
+    ascii_port = env(x_forwarded_port="80", x_forwarded_host="example.com:80")
+    apply(ascii_port, trust(hops=1))
+    assert (ascii_port["SERVER_PORT"], ascii_port["HTTP_HOST"]) == ("80", "example.com:80")
+
+
 @settings(max_examples=300, deadline=None)
 @given(HEADER_TEXT, HEADER_TEXT, HEADER_TEXT, HEADER_TEXT, HEADER_TEXT, HEADER_TEXT)
 def test_apply_never_crashes_and_sets_only_clean_values(

@@ -211,3 +211,18 @@ def test_error_page_replacing_headers_is_recomputed() -> None:
     wire, res = run(fails_late, status=500)
     assert wire.status.startswith("500") and wire.header("Content-Encoding") is None
     assert res.body == b"oops\n"
+
+
+def test_a_content_length_of_non_ascii_digits_is_not_a_size() -> None:
+    # "²".isdigit() is true and int("²") raises: the size check crashed on it.
+    app = make_app(length=False, extra=[("Content-Length", "\u00b2")])
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen.append((status, headers))
+        return lambda data: None
+
+    environ = {"REQUEST_METHOD": "GET", "HTTP_ACCEPT_ENCODING": "gzip", "PATH_INFO": "/"}
+    body = b"".join(CompressMiddleware(app)(environ, start_response))
+    assert seen[0][0] == "200 OK"
+    assert gzip.decompress(body) == TEXT  # an unknown size is compressed, like a large one
