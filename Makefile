@@ -50,7 +50,7 @@ deb-deps: $(BIN)/python
 test-deps: $(BIN)/python deb-deps
 	@$(BIN)/python -m pip install -q -e '.[test,testing,redis]'
 
-$(COMPILED)/.built: $(shell find wsgikit -name '*.py') tools/compile.py
+$(COMPILED)/.built: $(shell find wsgikit -name '*.py') tools/compile.py setup.py
 	@$(BIN)/python -m pip install -q -e '.[compile]'
 	$(BIN)/python tools/compile.py --out $(COMPILED)
 	@touch $@

@@ -37,7 +37,7 @@ COMPILED = (
 
 
 def build(out: Path) -> None:
-    """Build the compiled wheel and install it into ``out`` (about 40 s on 2 cores)."""
+    """Build the compiled wheel and install it into ``out`` (about 20 s on 2 cores)."""
     if out.exists():
         shutil.rmtree(out)
     with tempfile.TemporaryDirectory() as wheel_dir:
