@@ -22,7 +22,7 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Final, Optional, Protocol
 
 from wsgikit.environ import build_environ
 from wsgikit.gateway import BodyInput, ClientDisconnected, Gateway, Outcome
@@ -54,15 +54,15 @@ def _no_body() -> bytes:
 
 
 #: Requests a connection may serve in a row while other connections wait for a worker.
-TURN = 2
+TURN: Final = 2
 #: Bytes asked of the kernel per recv.
-RECV_SIZE = 65536
+RECV_SIZE: Final = 65536
 #: Reads shorter than this are copied to an object of their own size (see Connection._recv).
-SMALL_READ = 4096
+SMALL_READ: Final = 4096
 #: After an error response: how long and how much unread input is swallowed before closing, so
 #: the close does not become a reset that destroys the response in flight (lingering close).
-LINGER_SECONDS = 0.5
-LINGER_BYTES = 256 * 1024
+LINGER_SECONDS: Final = 0.5
+LINGER_BYTES: Final = 256 * 1024
 
 
 @dataclass

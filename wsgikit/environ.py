@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Final, Optional
 from urllib.parse import unquote_to_bytes
 
 from wsgikit.util import FileWrapper
@@ -28,7 +28,7 @@ REQUIRED_KEYS = (
 
 # Environ key of a lower-cased header name. Common names are precomputed; others are computed
 # per request (never cached: an attacker-controlled cache would be unbounded memory).
-_KEYS: dict[str, str] = {
+_KEYS: Final[dict[str, str]] = {
     name: "HTTP_" + name.upper().replace("-", "_")
     for name in (
         "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",

@@ -24,7 +24,7 @@ import logging
 import os
 import stat
 from types import TracebackType
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Final, Iterable, Iterator, Optional
 
 from wsgikit.errors import ClientDisconnected
 from wsgikit.http11 import HOP_BY_HOP as WRITER_HOP_BY_HOP
@@ -37,14 +37,14 @@ log = logging.getLogger("wsgikit.error")
 
 #: Refused from the app: RFC 9110's connection-specific fields (``http11``) and wsgiref's list
 #: (``util``: it says ``trailers``), so nothing either calls hop-by-hop reaches the wire.
-HOP_BY_HOP = WRITER_HOP_BY_HOP | HOP_BY_HOP_HEADERS
+HOP_BY_HOP: Final = WRITER_HOP_BY_HOP | HOP_BY_HOP_HEADERS
 
 #: A list/tuple body up to this size is sent with its head in a single ``send``.
-COALESCE_LIMIT = 64 * 1024
+COALESCE_LIMIT: Final = 64 * 1024
 #: Body blocks from this size on are sent without being copied next to the head.
-COPY_LIMIT = 16 * 1024
+COPY_LIMIT: Final = 16 * 1024
 #: At most this many buffers in one vectored send (the kernel's IOV_MAX is 1024).
-MAX_VECTOR = 64
+MAX_VECTOR: Final = 64
 
 
 ExcInfo = tuple[type[BaseException], BaseException, Optional[TracebackType]]

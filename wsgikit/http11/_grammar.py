@@ -9,6 +9,7 @@ so no input can make a match backtrack more than a constant per character.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # --- RFC 5234 Appendix B.1 core rules ------------------------------------------------------------
 #: VCHAR = %x21-7E (visible US-ASCII)
@@ -20,7 +21,7 @@ VCHAR = r"\x21-\x7e"
 TCHAR = r"\-!#$%&'*+.^_`|~0-9A-Za-z"
 #: token = 1*tchar
 TOKEN = rf"[{TCHAR}]+"
-TOKEN_RE = re.compile(TOKEN)
+TOKEN_RE: Final = re.compile(TOKEN)
 
 # --- RFC 9110 §5.6.3 whitespace ------------------------------------------------------------------
 #: OWS = *( SP / HTAB ); BWS = OWS
@@ -31,18 +32,18 @@ OWS = r"[ \t]*"
 #: field-vchar ]; field-vchar = VCHAR / obs-text; obs-text = %x80-FF. As a set of characters:
 #: HTAB, SP, VCHAR, obs-text. Everything else (CR, LF, NUL, other controls, DEL) is refused.
 FIELD_CHARS = rf"\t\x20{VCHAR}\x80-\xff"
-FIELD_VALUE_RE = re.compile(rf"[{FIELD_CHARS}]*")
+FIELD_VALUE_RE: Final = re.compile(rf"[{FIELD_CHARS}]*")
 
 # --- RFC 9112 §3 request line --------------------------------------------------------------------
 #: request-line = method SP request-target SP HTTP-version; method = token (RFC 9110 §9.1);
 #: HTTP-version = HTTP-name "/" DIGIT "." DIGIT (RFC 9112 §2.3), HTTP-name case-sensitive.
 #: Policy: the request-target is 1*VCHAR here (like h11 and llhttp: real clients send ``|``,
 #: ``{``, ``^`` unescaped); its form is checked afterwards. Exactly one SP between the parts.
-REQUEST_LINE_RE = re.compile(rf"({TOKEN}) ([{VCHAR}]+) HTTP/([0-9])\.([0-9])")
+REQUEST_LINE_RE: Final = re.compile(rf"({TOKEN}) ([{VCHAR}]+) HTTP/([0-9])\.([0-9])")
 #: What an HTTP/0.9 simple request looks like (RFC 1945 §4.1): method SP target, no version.
-HTTP09_LINE_RE = re.compile(rf"{TOKEN} [{VCHAR}]+")
+HTTP09_LINE_RE: Final = re.compile(rf"{TOKEN} [{VCHAR}]+")
 #: RFC 9113 §3.4: the HTTP/2 connection preface begins with this request line.
-HTTP2_PREFACE_LINE = "PRI * HTTP/2.0"
+HTTP2_PREFACE_LINE: Final = "PRI * HTTP/2.0"
 
 # --- RFC 9112 §5 field lines ---------------------------------------------------------------------
 #: field-line = field-name ":" OWS field-value OWS, each ended by CRLF (RFC 9112 §2.1);
@@ -57,27 +58,27 @@ HTTP2_PREFACE_LINE = "PRI * HTTP/2.0"
 #: cannot match ":" and the value class cannot match CR, so nothing ever backtracks (a value
 #: pattern that excludes OWS itself was measured twice as slow; benchmarks/http11_parse.py
 #: also times pathological 64 KiB lines).
-FIELD_LINE_RE = re.compile(rf"(?<=\n)({TOKEN}):([{FIELD_CHARS}]*)\r\n")
+FIELD_LINE_RE: Final = re.compile(rf"(?<=\n)({TOKEN}):([{FIELD_CHARS}]*)\r\n")
 #: The same grammar as one pattern for a whole block, used to find and name a bad line.
-HEADER_BLOCK_RE = re.compile(rf"(?:{TOKEN}:[{FIELD_CHARS}]*\r\n)*")
+HEADER_BLOCK_RE: Final = re.compile(rf"(?:{TOKEN}:[{FIELD_CHARS}]*\r\n)*")
 
 # --- RFC 9112 §3.2 request-target forms ----------------------------------------------------------
 #: absolute-form = absolute-URI (RFC 3986 §4.3) for the http and https schemes (RFC 9110 §4.2):
 #: scheme "://" authority path-abempty [ "?" query ]. Fragments are not part of a target.
-ABSOLUTE_FORM_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?")
+ABSOLUTE_FORM_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?")
 #: authority-form = uri-host ":" port (RFC 9112 §3.2.3), only meaningful for CONNECT.
-AUTHORITY_FORM_RE = re.compile(r"[^/?#@]+:[0-9]+")
+AUTHORITY_FORM_RE: Final = re.compile(r"[^/?#@]+:[0-9]+")
 
 # --- RFC 9110 §7.2 Host, RFC 3986 §3.2.2 ---------------------------------------------------------
 #: Host = uri-host [ ":" port ]; uri-host = IP-literal / IPv4address / reg-name;
 #: reg-name = *( unreserved / pct-encoded / sub-delims ) (may be empty, RFC 9110 §7.2).
-HOST_RE = re.compile(
+HOST_RE: Final = re.compile(
     r"(?:\[[0-9A-Za-z:.\-_~%!$&'()*+,;=]+\]|[0-9A-Za-z.\-_~%!$&'()*+,;=]*)(?::[0-9]*)?"
 )
 
 # --- RFC 9110 §8.6 Content-Length ----------------------------------------------------------------
 #: Content-Length = 1*DIGIT (one value per field line; a comma list is refused).
-DIGITS_RE = re.compile(r"[0-9]+")
+DIGITS_RE: Final = re.compile(r"[0-9]+")
 
 # --- RFC 9112 §7.1 chunked transfer coding (bytes) -----------------------------------------------
 #: chunk-size = 1*HEXDIG (bounded to 16 digits here: enough for any size a limit allows);
@@ -87,7 +88,7 @@ DIGITS_RE = re.compile(r"[0-9]+")
 _B_TOKEN = rb"[\-!#$%&'*+.^_`|~0-9A-Za-z]+"
 #: quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 §5.6.4)
 _B_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-CHUNK_LINE_RE = re.compile(
+CHUNK_LINE_RE: Final = re.compile(
     rb"([0-9A-Fa-f]{1,16})((?:[ \t]*;[ \t]*"
     + _B_TOKEN
     + rb"(?:[ \t]*=[ \t]*(?:"

@@ -12,6 +12,8 @@ values HOST_RE has accepted are remembered in a small bounded set (``_VALID_HOST
 
 from __future__ import annotations
 
+from typing import Final
+
 from wsgikit.http11._grammar import (
     ABSOLUTE_FORM_RE,
     AUTHORITY_FORM_RE,
@@ -49,13 +51,13 @@ __all__ = [
 #: Transfer codings registered with IANA (RFC 9112 §7, RFC 9110 §8.4.1). Any other name is
 #: "not understood" (501); these are understood but not decoded by this server, so only
 #: ``chunked`` alone is accepted.
-KNOWN_CODINGS = frozenset(
+KNOWN_CODINGS: Final = frozenset(
     {"chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress", "identity", "trailers"}
 )
 
 #: Fields a client must not put in a trailer section (RFC 9110 §6.5.1: message framing,
 #: routing, request modifiers, authentication, and connection control).
-FORBIDDEN_TRAILERS = frozenset(
+FORBIDDEN_TRAILERS: Final = frozenset(
     {
         "transfer-encoding",
         "content-length",
@@ -84,14 +86,16 @@ FORBIDDEN_TRAILERS = frozenset(
 )
 
 #: Header fields the parser looks at; everything else is passed through untouched.
-FRAMING_FIELDS = frozenset(
+FRAMING_FIELDS: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "expect", "content-type"}
 )
 
 
 #: The request-line fast path's methods (tokens, and not CONNECT) and versions (major 1).
-COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"})
-COMMON_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0"}
+COMMON_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"}
+)
+COMMON_VERSIONS: Final = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0"}
 
 
 def parse_request_line(line: str) -> tuple[str, str, str]:
@@ -333,8 +337,8 @@ _new_head = tuple.__new__
 #: Host values HOST_RE has accepted. The regex is the costliest single check of a small request
 #: and a server sees the same few values all day; only short values are kept, at most
 #: _MAX_VALID_HOSTS of them (the set is emptied when full), so it stays a few KiB.
-_VALID_HOSTS: set[str] = set()
-_MAX_VALID_HOSTS = 64
+_VALID_HOSTS: Final[set[str]] = set()
+_MAX_VALID_HOSTS: Final = 64
 
 
 def _remember_host(host: str) -> None:
@@ -344,8 +348,8 @@ def _remember_host(host: str) -> None:
         _VALID_HOSTS.add(host)
 
 
-_NO_TOKENS: frozenset[str] = frozenset()
-_COMMON_CONNECTION = {
+_NO_TOKENS: Final[frozenset[str]] = frozenset()
+_COMMON_CONNECTION: Final = {
     "keep-alive": frozenset({"keep-alive"}),
     "close": frozenset({"close"}),
     "Keep-Alive": frozenset({"keep-alive"}),

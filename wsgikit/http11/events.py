@@ -14,7 +14,7 @@ are plain classes equal to their own kind only (two empty tuples would compare e
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple, Union
+from typing import Final, NamedTuple, Union
 
 __all__ = [
     "NEED_DATA",
@@ -112,7 +112,7 @@ class Sentinel(enum.Enum):
         return self.value
 
 
-NEED_DATA = Sentinel.NEED_DATA
-PAUSED = Sentinel.PAUSED
+NEED_DATA: Final = Sentinel.NEED_DATA
+PAUSED: Final = Sentinel.PAUSED
 
 Event = Union[RequestHead, BodyChunk, Trailers, EndOfMessage, ConnectionClosed, Sentinel]

@@ -68,6 +68,7 @@ Policies (strict, because leniency is where request smuggling lives)
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 from wsgikit.http11._grammar import CHUNK_LINE_RE
 from wsgikit.http11._head import (
@@ -133,22 +134,22 @@ _TRANSITIONS: dict[_State, frozenset[_State]] = {
 # The states as module constants for the methods below: looking an Enum member up on its
 # class (``_State.HEAD``) costs about 0.1 us on CPython 3.11, a global almost nothing, and
 # states are compared several times per event.
-_HEAD = _State.HEAD
-_BODY_LENGTH = _State.BODY_LENGTH
-_CHUNK_LINE = _State.CHUNK_LINE
-_CHUNK_DATA = _State.CHUNK_DATA
-_CHUNK_CRLF = _State.CHUNK_CRLF
-_TRAILERS = _State.TRAILERS
-_END = _State.END
-_PAUSED = _State.PAUSED
-_CLOSED = _State.CLOSED
-_ERROR = _State.ERROR
+_HEAD: Final = _State.HEAD
+_BODY_LENGTH: Final = _State.BODY_LENGTH
+_CHUNK_LINE: Final = _State.CHUNK_LINE
+_CHUNK_DATA: Final = _State.CHUNK_DATA
+_CHUNK_CRLF: Final = _State.CHUNK_CRLF
+_TRAILERS: Final = _State.TRAILERS
+_END: Final = _State.END
+_PAUSED: Final = _State.PAUSED
+_CLOSED: Final = _State.CLOSED
+_ERROR: Final = _State.ERROR
 
-_END_OF_MESSAGE = EndOfMessage()
-_CONNECTION_CLOSED = ConnectionClosed()
+_END_OF_MESSAGE: Final = EndOfMessage()
+_CONNECTION_CLOSED: Final = ConnectionClosed()
 
-_CRLF = b"\r\n"
-_HEAD_END = b"\r\n\r\n"
+_CRLF: Final = b"\r\n"
+_HEAD_END: Final = b"\r\n\r\n"
 
 
 class RequestParser:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from http import HTTPStatus
+from typing import Final
 
 from wsgikit.http11._grammar import FIELD_CHARS, TCHAR
 from wsgikit.http11.errors import ProtocolError, ResponseError
@@ -25,15 +26,15 @@ __all__ = [
 ]
 
 #: status = 3DIGIT SP reason-phrase (RFC 9112 §4; PEP 3333 requires the reason part).
-_STATUS_RE = re.compile(r"([1-5][0-9][0-9]) [\t\x20-\x7e\x80-\xff]*")
+_STATUS_RE: Final = re.compile(r"([1-5][0-9][0-9]) [\t\x20-\x7e\x80-\xff]*")
 #: A whole serialised header block ``Name: value\r\n...``: token names (RFC 9110 §5.1), values
 #: of field characters only (§5.5): no CR, LF, NUL or other controls. One regex for all lines.
-_HEADER_BLOCK_RE = re.compile(rf"(?:[{TCHAR}]+: [{FIELD_CHARS}]*\r\n)*")
-_DIGITS_RE = re.compile(r"[0-9]+")
+_HEADER_BLOCK_RE: Final = re.compile(rf"(?:[{TCHAR}]+: [{FIELD_CHARS}]*\r\n)*")
+_DIGITS_RE: Final = re.compile(r"[0-9]+")
 
 #: Connection-specific fields an application must not set (PEP 3333 "hop-by-hop" headers,
 #: RFC 9110 §7.6.1): the server owns the connection and the framing.
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         "connection",
         "keep-alive",
@@ -45,10 +46,10 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_SPECIAL = HOP_BY_HOP | {"content-length", "date", "server"}
+_SPECIAL: Final = HOP_BY_HOP | {"content-length", "date", "server"}
 
 #: Fields that must not appear in a trailer section we send (RFC 9110 §6.5.1).
-_FORBIDDEN_TRAILERS = HOP_BY_HOP | {
+_FORBIDDEN_TRAILERS: Final = HOP_BY_HOP | {
     "content-length",
     "content-type",
     "content-encoding",
@@ -61,8 +62,10 @@ _FORBIDDEN_TRAILERS = HOP_BY_HOP | {
 
 _date_cache: tuple[int, bytes] = (0, b"")
 # IMF-fixdate names (RFC 9110 §5.6.7), never the locale's: email.utils would cost an import.
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+)
 
 
 def http_date() -> bytes:
@@ -82,7 +85,7 @@ def http_date() -> bytes:
 
 
 #: Server header values already validated (a server uses one; bounded all the same).
-_VALID_SERVER_HEADERS: set[str] = set()
+_VALID_SERVER_HEADERS: Final[set[str]] = set()
 
 
 def _check_server_header(value: str) -> None:
@@ -124,11 +127,11 @@ def _framing(
 #: Bounded (cleared when full) and only for heads up to _HEAD_MAX_CACHED bytes, so at most
 #: about 1 MiB: header values may carry request data (a Location, a cookie).
 _HEADS: dict[tuple[object, ...], tuple[bytes, int, str, int | None, bool]] = {}
-_HEADS_MAX = 512
-_HEAD_MAX_CACHED = 2048
+_HEADS_MAX: Final = 512
+_HEAD_MAX_CACHED: Final = 2048
 
 #: Status lines already validated -> their code (apps use a handful; bounded all the same).
-_STATUS_CODES: dict[str, int] = {}
+_STATUS_CODES: Final[dict[str, int]] = {}
 
 
 def _status_code(status: object) -> int:
