@@ -70,7 +70,7 @@ bench: test-deps compiled
 
 lint: $(BIN)/python
 	@$(BIN)/python -m pip install -q -e '.[lint,testing]'
-	$(BIN)/python -m ruff check wsgikit middleware sample_apps tests benchmarks tools
+	$(BIN)/python -m ruff check wsgikit middleware sample_apps tests benchmarks tools setup.py
 	$(BIN)/python -m mypy
 
 clean:
