@@ -34,6 +34,39 @@ TICK = 0.05
 _ONE_SHOT_READ = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLONESHOT", 0)
 
 
+class WakeUp:
+    """Wakes a thread blocked in select/poll/epoll: it watches ``fileno()``, others ``set()``.
+
+    A non-blocking socket pair: ``set()`` never blocks (a full buffer means a wake-up is
+    pending already) and the woken thread ``clear()``s it before waiting again.
+    """
+
+    def __init__(self) -> None:
+        self.reader, self._writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.reader.fileno()
+
+    def set(self) -> None:
+        try:
+            self._writer.send(b"\0")
+        except OSError:
+            pass  # buffer full: a wake-up is already pending
+
+    def clear(self) -> None:
+        try:
+            while self.reader.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.reader.close()
+        self._writer.close()
+
+
 class Parkable(Protocol):
     """What the parker needs from a connection."""
 
@@ -67,13 +100,11 @@ class KeepAliveParker:
         self._deadlines: list[tuple[float, int, int]] = []  # heap of (deadline, token, fd)
         self._tokens = itertools.count()
         self._pending: list[tuple[Any, float]] = []  # non-epoll: registrations for the thread
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wakeup = WakeUp()
         if self._direct:
-            self._epoll.register(self._wake_r.fileno(), select.EPOLLIN)
+            self._epoll.register(self._wakeup.fileno(), select.EPOLLIN)
         else:
-            self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+            self._selector.register(self._wakeup.reader, selectors.EVENT_READ, None)
         self._running = False
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -106,7 +137,7 @@ class KeepAliveParker:
             if not self._running:
                 return False
             self._pending.append((conn, deadline))
-        self._wake()
+        self._wakeup.set()
         return True
 
     def stop(self, timeout: float = 5.0) -> list[Any]:
@@ -118,7 +149,7 @@ class KeepAliveParker:
                 return []
             self._stopped = True
         if was_running:
-            self._wake()
+            self._wakeup.set()
             if self._thread is not threading.current_thread():
                 self._thread.join(timeout)
         with self._lock:
@@ -132,8 +163,7 @@ class KeepAliveParker:
         try:
             (self._epoll if self._direct else self._selector).close()
         finally:
-            self._wake_r.close()
-            self._wake_w.close()
+            self._wakeup.close()
         return left
 
     # -- internals (called with the lock held, or from the parker thread) ------------------------
@@ -191,73 +221,55 @@ class KeepAliveParker:
         else:
             self._unregister(fd)
 
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass  # buffer full: a wake-up is already pending
-
     def _run(self) -> None:
-        if self._direct:
-            self._run_epoll()
-            return
-        select = self._selector.select
+        wait = self._epoll.poll if self._direct else self._selector.select
+        collect = self._collect_epoll if self._direct else self._collect_selected
         while self._running:
             try:
-                events = select(TICK)
+                events = wait(TICK)
             except OSError:  # a socket closed under us; the next pass is clean
                 events = []
-            ready = []
             with self._lock:
-                if not self._running:
-                    break
-                for key, _ in events:
-                    if key.data is None:
-                        self._drain_wake()
-                        continue
-                    fd = key.fd
-                    entry = self._parked.pop(fd, None)
-                    self._unregister(fd)
-                    if entry is not None:
-                        ready.append(entry[0])
-                for conn, deadline in self._pending:
-                    try:
-                        self._add(conn, deadline)
-                    except (KeyError, ValueError, OSError):
-                        ready.append(conn)  # let the worker see the error and close it
-                self._pending.clear()
-                expired = self._pop_expired(time.monotonic())
-            self._dispatch(ready, expired)
-
-    def _run_epoll(self) -> None:
-        poll = self._epoll.poll
-        wake_fd = self._wake_r.fileno()
-        parked = self._parked
-        while self._running:
-            try:
-                events = poll(TICK)
-            except OSError:  # a socket closed under us; the next pass is clean
-                events = []
-            ready = []
-            with self._lock:
-                if not self._running:
-                    break
-                for fd, _ in events:
-                    if fd == wake_fd:
-                        self._drain_wake()
-                        continue
-                    entry = parked.pop(fd, None)
-                    if entry is not None:  # fired: the one-shot registration is disarmed
-                        ready.append(entry[0])
+                running = self._running
+                ready = collect(events) if running else []
                 expired = self._pop_expired(time.monotonic()) if self._deadlines else []
+            if not running:
+                return
             self._dispatch(ready, expired)
 
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except OSError:
-            pass
+    def _collect_epoll(self, events: list[tuple[int, int]]) -> list[Any]:
+        """The connections whose sockets fired (each one-shot registration is now disarmed)."""
+        wake_fd = self._wakeup.fileno()
+        parked = self._parked
+        ready = []
+        for fd, _ in events:
+            if fd == wake_fd:
+                self._wakeup.clear()
+                continue
+            entry = parked.pop(fd, None)
+            if entry is not None:
+                ready.append(entry[0])
+        return ready
+
+    def _collect_selected(self, events: list[tuple[Any, int]]) -> list[Any]:
+        """Selectors mode: the connections whose sockets fired, then register the pending."""
+        ready = []
+        for key, _ in events:
+            if key.data is None:
+                self._wakeup.clear()
+                continue
+            fd = key.fd
+            entry = self._parked.pop(fd, None)
+            self._unregister(fd)
+            if entry is not None:
+                ready.append(entry[0])
+        for conn, deadline in self._pending:
+            try:
+                self._add(conn, deadline)
+            except (KeyError, ValueError, OSError):
+                ready.append(conn)  # let the worker see the error and close it
+        self._pending.clear()
+        return ready
 
     def _dispatch(self, ready: list[Any], expired: list[Any]) -> None:
         """Hand on what one pass found, outside the lock."""

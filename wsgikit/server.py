@@ -57,7 +57,7 @@ from wsgikit.config import BindSpec, ServerConfig
 from wsgikit.connection import Connection, ResponseRecord
 from wsgikit.environ import base_environ
 from wsgikit.http11 import error_response
-from wsgikit.keepalive import KeepAliveParker
+from wsgikit.keepalive import KeepAliveParker, WakeUp
 from wsgikit.workers import WorkerPool
 
 __all__ = ["Server", "make_server", "serve", "raise_nofile_limit", "ResponseRecord"]
@@ -143,9 +143,7 @@ class Server(socketserver.TCPServer):
         self._serving = False
         self._is_shut_down = threading.Event()
         self._is_shut_down.set()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wakeup = WakeUp()  # wakes serve_forever's select for shutdown()
         self.nofile_limit = raise_nofile_limit()
         if bind_and_activate:
             try:
@@ -322,7 +320,7 @@ class Server(socketserver.TCPServer):
         self._serving = True
         selector = selectors.DefaultSelector()
         try:
-            selector.register(self._wake_r, selectors.EVENT_READ, None)
+            selector.register(self._wakeup.reader, selectors.EVENT_READ, None)
             for sock in self.listeners:
                 selector.register(sock, selectors.EVENT_READ, sock)
             max_connections = self.config.max_connections
@@ -336,7 +334,7 @@ class Server(socketserver.TCPServer):
                     events = selector.select(poll_interval)
                 for key, _ in events:
                     if key.data is None:
-                        self._drain_wake()
+                        self._wakeup.clear()
                         continue
                     try:
                         self._accept_from(key.data)
@@ -372,13 +370,6 @@ class Server(socketserver.TCPServer):
         if conn is not None:
             conn.max_requests = 1
             conn.serve()
-
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except OSError:
-            pass
 
     def _accept_from(self, listener: socket.socket) -> None:
         max_connections = self.config.max_connections
@@ -471,10 +462,7 @@ class Server(socketserver.TCPServer):
     def shutdown(self) -> None:
         """Stop serve_forever(), then let in-flight requests finish (``graceful_timeout``)."""
         self._stop_request = True
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass
+        self._wakeup.set()
         if self._serving:
             self._is_shut_down.wait()
         self.drain(self.config.graceful_timeout)
@@ -523,8 +511,7 @@ class Server(socketserver.TCPServer):
             except OSError:
                 pass
         self._unix_paths = []
-        self._wake_r.close()
-        self._wake_w.close()
+        self._wakeup.close()
 
 
 def _build_config(
