@@ -154,6 +154,35 @@ def test_parked_connection_wakes_for_its_next_request(live_server):
     assert srv.server.stats()["open_connections"] <= 1
 
 
+def test_idle_keep_alive_connection_gives_its_worker_up_when_others_wait(live_server):
+    """However long ``keepalive_linger`` is, a worker does not wait on a quiet keep-alive
+    connection while another connection waits for it: it parks the quiet one at once."""
+    gate = apps.Gate()
+    srv = live_server(gate, threads=1, keepalive_linger=3.0, keepalive_timeout=10.0)
+    first = RawClient(srv.host, srv.port, timeout=5)
+    second = RawClient(srv.host, srv.port, timeout=5)
+    try:
+        first.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert gate.entered.acquire(timeout=5)  # the only worker is busy with the first
+        second.send(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while srv.server.stats()["queued"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert srv.server.stats()["queued"] == 1  # the second waits for the worker
+        started = time.monotonic()
+        gate.release()
+        assert first.read_response().status == 200  # and the first then says nothing
+        assert second.read_response().status == 200
+        assert time.monotonic() - started < 1.5  # not after the first's 3 s linger
+        second.close()  # else the worker lingers on it, with nobody else waiting
+        first.send(b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")  # the parked one still works
+        assert first.read_response().status == 200
+    finally:
+        gate.release()
+        first.close()
+        second.close()
+
+
 def test_body_inactivity_timeout_is_408(live_server):
     srv = live_server(apps.echo, body_timeout=0.3)
     with RawClient(srv.host, srv.port, timeout=5) as client:
