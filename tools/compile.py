@@ -2,13 +2,13 @@
 
     python tools/compile.py [--out build/compiled]
 
-The request path (the ``http11`` parser and writer, the environ, the gateway and the
-connection) is compiled to C with mypyc, from the very same sources; everything else stays
-Python. The build is the one pip users get: ``WSGIKIT_COMPILE=1 pip wheel`` (see setup.py), and
-the wheel is installed into ``--out`` (never into the source tree, where a compiled module would
-shadow the ``.py`` file beside it after an edit). Put ``--out`` first on ``PYTHONPATH`` and run
-``python -P`` to use it. Needs mypy (the compile extra) and a C compiler; the result needs
-neither.
+The request path (the ``http11`` parser and writer, the environ, the gateway, the connection,
+the worker pool and the keep-alive parker) is compiled to C with mypyc, from the very same
+sources; everything else stays Python. The build is the one pip users get:
+``WSGIKIT_COMPILE=1 pip wheel`` (see setup.py), and the wheel is installed into ``--out``
+(never into the source tree, where a compiled module would shadow the ``.py`` file beside it
+after an edit). Put ``--out`` first on ``PYTHONPATH`` and run ``python -P`` to use it. Needs
+mypy (the compile extra) and a C compiler; the result needs neither.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ COMPILED = (
     "wsgikit/environ.py",
     "wsgikit/gateway.py",
     "wsgikit/connection.py",
+    "wsgikit/workers.py",
+    "wsgikit/keepalive.py",
 )
 
 

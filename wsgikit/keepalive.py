@@ -107,7 +107,7 @@ class KeepAliveParker:
             self._selector.register(self._wakeup.reader, selectors.EVENT_READ, None)
         self._running = False
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._selector_thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         """Start the thread; a no-op once started, and once stopped (stop() may come first)."""
@@ -115,7 +115,7 @@ class KeepAliveParker:
             if self._running or self._stopped:
                 return
             self._running = True
-            self._thread.start()
+            self._selector_thread.start()
 
     def __len__(self) -> int:
         return len(self._parked)
@@ -150,8 +150,8 @@ class KeepAliveParker:
             self._stopped = True
         if was_running:
             self._wakeup.set()
-            if self._thread is not threading.current_thread():
-                self._thread.join(timeout)
+            if self._selector_thread is not threading.current_thread():
+                self._selector_thread.join(timeout)
         with self._lock:
             left = [conn for conn, _, _ in self._parked.values()]
             left.extend(conn for conn, _ in self._pending)
