@@ -6,8 +6,9 @@ not give the connection back at once: pipelined bytes already buffered are serve
 away, and otherwise, when no other connection waits for a worker, it waits a very short moment
 (``keepalive_linger``) for the client's next request, because on a busy keep-alive connection
 that request is usually already on its way and handing the connection to another thread costs
-more than the wait. Only when nothing comes (or other connections are queued) is it parked in
-the keep-alive selector, holding no worker.
+more than the wait. Only when nothing comes (or other connections are queued, or one queues up
+meanwhile and the pool calls the worker back) is it parked in the keep-alive selector, holding
+no worker.
 
 Timeouts, all distinct: a whole request head must arrive within ``header_timeout`` of its first
 byte (a new connection: of the accept), else 408 and close (slowloris); a body read may be silent
@@ -99,6 +100,12 @@ class ConnectionOwner(Protocol):
     def park(self, conn: Connection, deadline: float) -> bool: ...
 
     def queued(self) -> int: ...
+
+    def linger_begin(self) -> int: ...
+
+    def linger_end(self) -> None: ...
+
+    def take_call(self) -> bool: ...
 
     def on_response(self, record: ResponseRecord) -> None: ...
 
@@ -263,6 +270,7 @@ class Connection:
         if self.owner.shutting_down and not in_message and not self.fresh:
             self.close()
             return False
+        lingering = False
         if self.tls and self.sock.pending():  # type: ignore[attr-defined]
             wait: float = remaining
         elif self.owner.queued() > 0:
@@ -277,11 +285,14 @@ class Connection:
                 return False
             wait = 0.0
         else:
+            # Nobody waits: linger for the next request, but give the worker up as soon as
+            # someone does (the pool calls a lingering worker back when a job queues up).
             wait = min(cfg.keepalive_linger, remaining)
+            lingering = True
         # Unless the check above just found nothing, it reads once without waiting first: a
         # connection woken from the parker is readable, and one that has had its turn may have
         # its next request already here.
-        received = self._recv_within(wait, poll_first=polled_empty)
+        received = self._recv_within(wait, poll_first=polled_empty, linger=lingering)
         if received is not None:
             if not received and not in_message:
                 self.close()  # a clean close between requests
@@ -469,10 +480,13 @@ class Connection:
     # every recv and send, each releasing the GIL (so another thread can take it): measured,
     # that was a large share of a small request's cost. TLS sockets keep socket timeouts.
 
-    def _recv_within(self, timeout: float, *, poll_first: bool = False) -> Optional[bytes]:
+    def _recv_within(
+        self, timeout: float, *, poll_first: bool = False, linger: bool = False
+    ) -> Optional[bytes]:
         """Up to RECV_SIZE bytes (b"" at EOF), waiting at most ``timeout``; None if none came.
 
         ``poll_first``: the socket was just found empty, so wait before the first recv().
+        ``linger``: the wait ends early (None) when the pool calls this worker back.
         """
         if self.tls:
             self._settimeout(timeout)
@@ -486,7 +500,9 @@ class Connection:
                 return self._recv()
             except BlockingIOError:
                 pass
-        if timeout <= 0 or not self._poll(select.POLLIN, timeout):
+        if timeout <= 0:
+            return None
+        if not (self._linger(timeout) if linger else self._poll(select.POLLIN, timeout)):
             return None
         try:
             return self._recv()
@@ -514,6 +530,34 @@ class Connection:
         poller = select.poll()
         poller.register(self.sock, events)
         return bool(poller.poll(max(1, int(timeout * 1000 + 0.999)) if timeout > 0 else 0))
+
+    def _linger(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the socket to become readable: True if it did, False on
+        timeout or when the pool calls this worker back for a queued job."""
+        owner = self.owner
+        call_fd = owner.linger_begin()
+        try:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            poller.register(call_fd, select.POLLIN)
+            deadline = time.monotonic() + timeout
+            remaining = timeout
+            while True:
+                events = poller.poll(max(1, int(remaining * 1000 + 0.999)))
+                if not events:
+                    return False
+                for fd, _ in events:
+                    if fd != call_fd:
+                        return True
+                if owner.take_call():
+                    return False
+                # another lingering worker took the call: wait for the socket alone
+                poller.unregister(call_fd)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+        finally:
+            owner.linger_end()
 
     def _send(self, data: bytes | memoryview) -> None:
         """Send all of ``data`` within ``send_timeout`` (``TimeoutError`` past it)."""

@@ -283,6 +283,15 @@ class Server(socketserver.TCPServer):
     def queued(self) -> int:
         return self.pool.queued
 
+    def linger_begin(self) -> int:
+        return self.pool.linger_begin()
+
+    def linger_end(self) -> None:
+        self.pool.linger_end()
+
+    def take_call(self) -> bool:
+        return self.pool.take_call()
+
     def park(self, conn: Connection, deadline: float) -> bool:
         if self._shutting_down:
             return False

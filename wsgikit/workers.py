@@ -3,12 +3,18 @@
 Bounded twice: a fixed number of threads, and a queue that refuses work past ``max_queued``
 jobs waiting for a busy pool, so overload becomes a quick refusal (the server's 503) instead of
 unbounded memory and latency.
+
+A job may wait briefly on a socket of its own before it ends (a connection lingering for its
+client's next request). Such a job can be *called* back: it watches ``linger_begin()``'s file
+descriptor, and when a job is queued with no worker idle the pool writes one byte there, which
+one lingering job takes (``take_call()``) and ends, freeing its worker for the queued job.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from typing import Callable, Optional
@@ -40,6 +46,12 @@ class WorkerPool:
         self._busy = 0
         self._closed = False
         self._workers: list[threading.Thread] = []
+        # calls to lingering jobs: one byte per call, taken by exactly one of them
+        self._call_reader, self._call_writer = socket.socketpair()
+        self._call_reader.setblocking(False)
+        self._call_writer.setblocking(False)
+        self._lingering = 0  # jobs between linger_begin() and linger_end()
+        self._calls = 0  # bytes written and not yet taken
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -66,7 +78,36 @@ class WorkerPool:
             if not force and self._waiting - self._idle >= self.max_queued:
                 return False
             self._waiting += 1
+            call = self._waiting > self._idle and self._lingering > self._calls
+            if call:
+                self._calls += 1
         self._jobs.put(job)
+        if call:
+            try:
+                self._call_writer.send(b"\0")
+            except OSError:  # buffer full (cannot be: bytes <= lingering jobs), or closed
+                with self._lock:
+                    self._calls -= 1
+        return True
+
+    def linger_begin(self) -> int:
+        """A job starts waiting on a socket of its own: the descriptor to watch for a call."""
+        with self._lock:
+            self._lingering += 1
+        return self._call_reader.fileno()
+
+    def linger_end(self) -> None:
+        with self._lock:
+            self._lingering -= 1
+
+    def take_call(self) -> bool:
+        """The call descriptor fired: True if this job took the call (it should end now)."""
+        try:
+            self._call_reader.recv(1)
+        except OSError:  # another lingering job took it first
+            return False
+        with self._lock:
+            self._calls -= 1
         return True
 
     def shutdown(self, timeout: Optional[float] = None) -> bool:
@@ -84,7 +125,13 @@ class WorkerPool:
                 continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
-        return not any(t.is_alive() for t in workers if t is not threading.current_thread())
+        done = not any(t.is_alive() for t in workers if t is not threading.current_thread())
+        if done and not any(t is threading.current_thread() for t in workers):
+            # no job can be watching the call socket any more (else the garbage collector
+            # closes it with the pool: closing it under a watcher could hand its number on)
+            self._call_reader.close()
+            self._call_writer.close()
+        return done
 
     # -- introspection ----------------------------------------------------------------------------
 

@@ -183,6 +183,22 @@ def test_idle_keep_alive_connection_gives_its_worker_up_when_others_wait(live_se
         second.close()
 
 
+def test_a_lingering_worker_is_called_back_when_a_new_request_arrives(live_server):
+    """The worker lingers on a quiet keep-alive connection only while nobody needs it: a
+    request that arrives during the linger is answered at once, not when the linger ends."""
+    srv = live_server(apps.hello, threads=1, keepalive_linger=3.0, keepalive_timeout=10.0)
+    with RawClient(srv.host, srv.port, timeout=5) as quiet:
+        quiet.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert quiet.read_response().status == 200  # now its worker lingers, up to 3 s
+        time.sleep(0.2)
+        started = time.monotonic()
+        response = exchange(srv.host, srv.port, b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+        assert response.status == 200
+        assert time.monotonic() - started < 1.5
+        quiet.send(b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")  # parked, and still served
+        assert quiet.read_response().status == 200
+
+
 def test_body_inactivity_timeout_is_408(live_server):
     srv = live_server(apps.echo, body_timeout=0.3)
     with RawClient(srv.host, srv.port, timeout=5) as client:

@@ -93,3 +93,56 @@ def test_shutdown_is_bounded_and_refuses_new_jobs():
 def test_bad_sizes_are_rejected(threads, queued):
     with pytest.raises(ValueError):
         WorkerPool(threads, queued)
+
+
+def test_a_lingering_job_is_called_back_when_a_job_queues_and_no_worker_is_idle():
+    """One byte per call on the call socket, taken by exactly one lingering job."""
+    import select
+
+    pool = WorkerPool(1, 10)
+    pool.start()
+    outcome: dict[str, object] = {}
+    lingering = threading.Event()
+
+    def lingerer():
+        fd = pool.linger_begin()
+        try:
+            lingering.set()
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            outcome["fired"] = bool(poller.poll(5000))
+            outcome["took"] = pool.take_call()
+            outcome["took_again"] = pool.take_call()  # one call, one taker
+        finally:
+            pool.linger_end()
+
+    assert pool.submit(lingerer)
+    assert lingering.wait(5)
+    wait_for(lambda: pool.busy == 1)
+    ran = threading.Event()
+    started = time.monotonic()
+    assert pool.submit(ran.set)  # queued: the only worker is lingering
+    assert ran.wait(5)
+    assert time.monotonic() - started < 2.0  # called back, not after the 5 s wait
+    assert outcome == {"fired": True, "took": True, "took_again": False}
+    assert pool.shutdown(5)
+
+
+def test_no_call_while_a_worker_is_idle():
+    import select
+
+    pool = WorkerPool(2, 10)
+    pool.start()
+    wait_for(lambda: pool.idle == 2)
+    fd = pool.linger_begin()  # as if a job lingered (no worker is running one here)
+    try:
+        done = threading.Event()
+        assert pool.submit(done.set)  # an idle worker takes it: nobody is called
+        assert done.wait(5)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        assert poller.poll(100) == []
+        assert not pool.take_call()
+    finally:
+        pool.linger_end()
+    assert pool.shutdown(5)
