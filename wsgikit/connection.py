@@ -60,13 +60,13 @@ TURN: Final = 2
 RECV_SIZE: Final = 65536
 #: Reads shorter than this are copied to an object of their own size (see Connection._recv).
 SMALL_READ: Final = 4096
-#: After an error response: how long and how much unread input is swallowed before closing, so
-#: the close does not become a reset that destroys the response in flight (lingering close).
 #: A lingering worker answers the pool's call back only after this long (poll's smallest
 #: timeout): before, its own client's next request is usually on its way (under load it comes
 #: within a millisecond), and giving the connection up then costs a park and a wake for nothing
 #: (answering at once cost body-1m 7-30 % of its requests per second).
 CALL_AFTER: Final = 0.001
+#: After an error response: how long and how much unread input is swallowed before closing, so
+#: the close does not become a reset that destroys the response in flight (lingering close).
 LINGER_SECONDS: Final = 0.5
 LINGER_BYTES: Final = 256 * 1024
 

@@ -7,7 +7,9 @@ unbounded memory and latency.
 A job may wait briefly on a socket of its own before it ends (a connection lingering for its
 client's next request). Such a job can be *called* back: it watches ``linger_begin()``'s file
 descriptor, and when a job is queued with no worker idle the pool writes one byte there, which
-one lingering job takes (``take_call()``) and ends, freeing its worker for the queued job.
+one lingering job takes (``take_call()``) and ends, freeing its worker for the queued job. A
+call that no lingering job takes (they all ended on their own) is taken by the next one to
+linger, which then ends early once for nothing: at most one such call per worker.
 """
 
 from __future__ import annotations
