@@ -62,6 +62,13 @@ class WakeUp:
         except OSError:
             pass
 
+    def take(self) -> bool:
+        """Take one pending wake-up (of several ``set()``s, each is taken once); False if none."""
+        try:
+            return bool(self.reader.recv(1))
+        except OSError:
+            return False
+
     def close(self) -> None:
         self.reader.close()
         self._writer.close()

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import threading
 import time
 from typing import Callable, Optional
+
+from wsgikit.keepalive import WakeUp
 
 __all__ = ["WorkerPool"]
 
@@ -48,12 +49,10 @@ class WorkerPool:
         self._busy = 0
         self._closed = False
         self._workers: list[threading.Thread] = []
-        # calls to lingering jobs: one byte per call, taken by exactly one of them
-        self._call_reader, self._call_writer = socket.socketpair()
-        self._call_reader.setblocking(False)
-        self._call_writer.setblocking(False)
+        # calls to lingering jobs: one wake-up per call, taken by exactly one of them
+        self._call = WakeUp()
         self._lingering = 0  # jobs between linger_begin() and linger_end()
-        self._calls = 0  # bytes written and not yet taken
+        self._calls = 0  # calls made and not yet taken (never more than the workers)
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -85,18 +84,14 @@ class WorkerPool:
                 self._calls += 1
         self._jobs.put(job)
         if call:
-            try:
-                self._call_writer.send(b"\0")
-            except OSError:  # buffer full (cannot be: bytes <= lingering jobs), or closed
-                with self._lock:
-                    self._calls -= 1
+            self._call.set()
         return True
 
     def linger_begin(self) -> int:
         """A job starts waiting on a socket of its own: the descriptor to watch for a call."""
         with self._lock:
             self._lingering += 1
-        return self._call_reader.fileno()
+        return self._call.fileno()
 
     def linger_end(self) -> None:
         with self._lock:
@@ -104,9 +99,7 @@ class WorkerPool:
 
     def take_call(self) -> bool:
         """The call descriptor fired: True if this job took the call (it should end now)."""
-        try:
-            self._call_reader.recv(1)
-        except OSError:  # another lingering job took it first
+        if not self._call.take():  # another lingering job took it first
             return False
         with self._lock:
             self._calls -= 1
@@ -131,8 +124,7 @@ class WorkerPool:
         if done and not any(t is threading.current_thread() for t in workers):
             # no job can be watching the call socket any more (else the garbage collector
             # closes it with the pool: closing it under a watcher could hand its number on)
-            self._call_reader.close()
-            self._call_writer.close()
+            self._call.close()
         return done
 
     # -- introspection ----------------------------------------------------------------------------
