@@ -49,6 +49,11 @@ __all__ = ["Connection", "ConnectionOwner", "ResponseRecord"]
 log = logging.getLogger("wsgikit.error")
 
 
+def _poll_ms(timeout: float) -> int:
+    """``timeout`` seconds as poll()'s milliseconds, rounded up (never 0: that would not wait)."""
+    return max(1, int(timeout * 1000 + 0.999))
+
+
 def _no_body() -> bytes:
     """``wsgi.input``'s source for a request without a body."""
     return b""
@@ -240,8 +245,9 @@ class Connection:
         # here, parks at once (below): a recv() that finds nothing raises BlockingIOError, which
         # costs three times a zero-timeout poll(), and a second look rarely finds more.
         polled_empty = False  # others wait and the check found nothing: park without a look
-        others_wait = self.owner.queued() > 0
-        if not self.tls and not self.fresh and (turn < TURN or not others_wait):
+        fast = not self.tls and not self.fresh
+        others_wait = fast and self.owner.queued() > 0
+        if fast and (turn < TURN or not others_wait):
             head_started = self.head_started
             if head_started is None or (
                 time.monotonic() - head_started < self.config.header_timeout
@@ -534,7 +540,7 @@ class Connection:
         """
         poller = select.poll()
         poller.register(self.sock, events)
-        return bool(poller.poll(max(1, int(timeout * 1000 + 0.999)) if timeout > 0 else 0))
+        return bool(poller.poll(_poll_ms(timeout) if timeout > 0 else 0))
 
     def _linger(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for the socket to become readable: True if it did, False on
@@ -545,14 +551,14 @@ class Connection:
             deadline = time.monotonic() + timeout
             poller = select.poll()
             poller.register(self.sock, select.POLLIN)
-            if poller.poll(max(1, int(min(timeout, CALL_AFTER) * 1000 + 0.999))):
+            if poller.poll(_poll_ms(min(timeout, CALL_AFTER))):
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             poller.register(call_fd, select.POLLIN)
             while True:
-                events = poller.poll(max(1, int(remaining * 1000 + 0.999)))
+                events = poller.poll(_poll_ms(remaining))
                 if not events:
                     return False
                 for fd, _ in events:
