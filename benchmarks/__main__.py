@@ -21,7 +21,7 @@ from typing import Any, Optional
 from benchmarks import report
 from benchmarks.runner import Cell, best_of, machine_details, run_cell
 from benchmarks.scenarios import Scenario, select
-from benchmarks.servers import CLIENT_CPU, DEFAULT_THREADS, SERVER_CPU, SERVERS
+from benchmarks.servers import CLIENT_CPU, DEFAULT_THREADS, SERVER_CPU, SERVERS, WSGIKIT_BUILDS
 
 FULL = {"duration": 5.0, "warmup": 2.0}
 QUICK = {"duration": 1.0, "warmup": 1.0}
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure every cell N times (passes interleaved), keep the best")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"worker threads for every pooled server (default {DEFAULT_THREADS})")
-    p.add_argument("--wsgikit-build", choices=("python", "compiled"), default="python",
+    p.add_argument("--wsgikit-build", choices=WSGIKIT_BUILDS, default="python",
                    help="run wsgikit from the sources, or the mypyc build (make compiled)")
     p.add_argument("--output", type=Path, default=report.RESULTS_DIR,
                    help="directory for the JSON results and server logs")

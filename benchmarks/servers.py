@@ -61,7 +61,9 @@ WSGIKIT_BUILDS = ("python", "compiled")
 
 def _wsgikit(opts: LaunchOptions) -> list[str]:
     if opts.wsgikit_build not in WSGIKIT_BUILDS:
-        raise ValueError(f"unknown wsgikit build {opts.wsgikit_build!r}; known: python, compiled")
+        raise ValueError(
+            f"unknown wsgikit build {opts.wsgikit_build!r}; known: {', '.join(WSGIKIT_BUILDS)}"
+        )
     python = [opts.python, "-m"]
     if opts.wsgikit_build == "compiled":
         if not COMPILED_DIR.is_dir():
