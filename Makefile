@@ -8,7 +8,7 @@ PORT   ?= 8000
 # Each entry is package:program; a package is installed only when its program is missing.
 DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx curl:curl wrk:wrk chromium:chromium gcc:gcc
 
-.PHONY: serve test test-deps deb-deps install compiled bench lint clean
+.PHONY: serve test test-deps deb-deps install compiled dist bench lint clean
 # The request path compiled with mypyc from the same sources (tools/compile.py); make test runs
 # the whole suite on it too, and make bench measures it.
 COMPILED := build/compiled
@@ -20,12 +20,21 @@ $(BIN)/python:
 	  $(PYTHON) -m venv $(VENV); }
 	@$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
-install: $(BIN)/python
-	@$(BIN)/python -m pip install -q -e .
+# What users get: a regular (non-editable) install, which compiles the request path when a C
+# compiler and the Python headers are present (setup.py, docs/compiled.rst). The stamp keeps
+# `make serve` from rebuilding when nothing changed; test-deps' editable install removes it.
+INSTALLED := $(VENV)/.wsgikit-installed
+install: $(INSTALLED)
 
+$(INSTALLED): $(BIN)/python $(shell find wsgikit middleware -name '*.py') setup.py setup.cfg pyproject.toml tools/compile.py
+	@echo "installing wsgikit into $(VENV) (compiling the request path takes about a minute)"
+	@$(BIN)/python -m pip install -q .
+	@touch $@
+
+# The console script, not `python -m`: the source tree on sys.path[0] would hide the install.
 serve: install
 	@echo "Serving sample_apps on http://$(HOST):$(PORT)  (press Ctrl-C to stop)"
-	@$(BIN)/python -m wsgikit serve --host $(HOST) --port $(PORT) sample_apps:app
+	@$(BIN)/wsgikit serve --host $(HOST) --port $(PORT) sample_apps:app
 
 # Debian's python3.X keeps Lib/test (needed by tests/compat: CPython's test_wsgiref) in a separate package.
 deb-deps: $(BIN)/python
@@ -49,6 +58,7 @@ deb-deps: $(BIN)/python
 
 test-deps: $(BIN)/python deb-deps
 	@$(BIN)/python -m pip install -q -e '.[test,testing,redis]'
+	@rm -f $(INSTALLED)
 
 $(COMPILED)/.built: $(shell find wsgikit -name '*.py') tools/compile.py setup.py
 	@$(BIN)/python -m pip install -q -e '.[compile]'
@@ -63,6 +73,17 @@ compiled: $(BIN)/python $(COMPILED)/.built
 test: test-deps compiled
 	$(BIN)/python -m pytest
 	PYTHONPATH=$(CURDIR)/$(COMPILED) WSGIKIT_EXPECT_COMPILED=1 $(BIN)/python -P -m pytest
+
+# An sdist, then from it a compiled wheel and a pure-Python wheel (tests/ops/test_dist.py
+# installs each into a fresh venv and serves a request).
+DIST ?= dist
+dist: $(BIN)/python
+	@$(BIN)/python -m pip install -q build
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	$(BIN)/python -m build --sdist --outdir $(DIST) .
+	WSGIKIT_COMPILE=1 $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir -w $(DIST) $(DIST)/wsgikit-*.tar.gz
+	WSGIKIT_COMPILE=0 $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir -w $(DIST) $(DIST)/wsgikit-*.tar.gz
+	@ls -1 $(DIST)
 
 bench: test-deps compiled
 	@$(BIN)/python -m pip install -q -e '.[bench]'

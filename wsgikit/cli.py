@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from wsgikit import __version__
+from wsgikit import __version__, build_info
 from wsgikit.config import (
     ENV_PREFIX,
     RELOADER_CHILD_ENV,
@@ -199,6 +199,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
 
         def announce() -> None:  # called once signal handlers are in place
+            log.info("wsgikit %s, %s", __version__, build_info.describe())
             for listener in listeners:
                 log.info("Listening on %s", listener.url(tls=ssl_context is not None))
 
@@ -271,7 +272,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wsgikit", description="A strict, threaded HTTP/1.1 WSGI server.")
-    parser.add_argument("--version", action="version", version=f"wsgikit {__version__}")
+    parser.add_argument("--version", action="version",
+                        version=f"wsgikit {__version__}, {build_info.describe()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_serve_parser(sub)

@@ -69,6 +69,12 @@ APP_SOURCE = textwrap.dedent(
 LISTEN_RE = re.compile(r"Listening on (\S+)")
 
 
+def child_pythonpath() -> str:
+    """The test run's own PYTHONPATH, then the source tree: in make test's compiled pass the
+    compiled build comes first, so children (``--workers``, ``--reload``, TLS) run it too."""
+    return os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT)) if p)
+
+
 def free_port() -> int:
     import socket
 
@@ -86,7 +92,7 @@ class ServeProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)
-        full_env["PYTHONPATH"] = str(ROOT)
+        full_env["PYTHONPATH"] = child_pythonpath()
         full_env["PYTHONUNBUFFERED"] = "1"
         full_env.update(env or {})
         cmd = (argv0 or [sys.executable, "-m", "wsgikit", "serve"]) + list(args)
@@ -157,7 +163,7 @@ def run_cli(args: Sequence[str], cwd: Path, env: Optional[dict[str, str]] = None
             timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     """Run ``python -m wsgikit ARGS`` to completion (for commands that exit by themselves)."""
     full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(ROOT)
+    full_env["PYTHONPATH"] = child_pythonpath()
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "wsgikit", *args], cwd=cwd, env=full_env, capture_output=True,
