@@ -101,10 +101,17 @@ def evaluate(target: Target, cells: Sequence[CellData]) -> Verdict:
             # wrk times a request from its write, so time spent waiting in the accept queue for a
             # fresh connection is invisible: a low p99 without keep-alive proves nothing.
             return Verdict(target, p99, None, False, "no keep-alive: wrk latency hides connects")
-        return Verdict(target, p99, None, p99 is not None and p99 <= target.threshold)
+        if not target.peer:
+            return Verdict(target, p99, None, p99 is not None and p99 <= target.threshold)
     other = peer_cell(cells, target.scenario, target.peer or "best")
     if other is None:
         return Verdict(target, None, None, None, f"no usable {target.peer} cell")
+    if target.kind == "p99":
+        theirs = other.get("p99_ms")
+        value = ratio(mine.get("p99_ms"), theirs)
+        passed = value is not None and value <= target.threshold
+        return Verdict(target, value, other["server"], passed,
+                       f"{mine.get('p99_ms')} ms vs {theirs} ms")
     if target.kind == "rss":
         value = ratio(mine.get("peak_rss_mib"), other.get("peak_rss_mib"))
         passed = value is not None and value <= target.threshold
@@ -112,7 +119,16 @@ def evaluate(target: Target, cells: Sequence[CellData]) -> Verdict:
         return Verdict(target, value, other["server"], passed, note)
     value = ratio(mine["good_rps"], other["good_rps"])
     passed = value is not None and value >= target.threshold
-    return Verdict(target, value, other["server"], passed)
+    return Verdict(target, value, other["server"], passed, spread(mine, other))
+
+
+def spread(mine: CellData, other: CellData) -> str:
+    """With --repeat: the range of wsgikit's repeats over the peer's best, e.g. "1.31-1.62x"."""
+    repeats = [r for r in mine.get("repeats_rps") or [] if r]
+    if len(repeats) < 2 or not other.get("good_rps"):
+        return ""
+    low, high = min(repeats) / other["good_rps"], max(repeats) / other["good_rps"]
+    return f"repeats {low:.2f}-{high:.2f}x"
 
 
 def evaluate_all(cells: Sequence[CellData]) -> list[Verdict]:
@@ -214,7 +230,7 @@ def detail_table(cells: Sequence[CellData], scenario: str) -> str:
 def targets_table(verdicts: Sequence[Verdict]) -> str:
     rows = []
     for v in verdicts:
-        if v.target.kind == "p99":
+        if v.target.kind == "p99" and not v.target.peer:
             value = _fmt(v.value, ".1f", " ms")
         else:
             value = _fmt(v.value, ".2f", "x")
@@ -263,7 +279,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         cpu_table(cells),
         "",
-        "Targets (issue 3), ratios from this run:",
+        "Targets (issue 20 on the default install, then issue 3), ratios from this run:",
         "",
         targets_table(evaluate_all(cells)),
     ]

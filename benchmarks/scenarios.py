@@ -43,8 +43,9 @@ class Target:
     """``wsgikit / peer >= threshold`` (kind "ratio"), or a limit on wsgikit alone.
 
     ``peer`` is a server name, or "best" (the fastest valid peer in that scenario), or
-    "best-pure-python". Kinds: "ratio" (good req/s), "p99" (wsgikit p99 ms <= threshold),
-    "rss" (wsgikit peak RSS <= threshold x the peer's).
+    "best-pure-python". Kinds: "ratio" (good req/s), "p99" (wsgikit p99 ms <= threshold ms,
+    or, with a peer, <= threshold x the peer's p99), "rss" (wsgikit peak RSS <= threshold x the
+    peer's).
     """
 
     scenario: str
@@ -58,6 +59,8 @@ class Target:
             return self.label
         if self.kind == "ratio":
             return f"{self.scenario}: wsgikit >= {self.threshold:g} x {self.peer}"
+        if self.kind == "p99" and self.peer:
+            return f"{self.scenario}: wsgikit p99 <= {self.threshold:g} x {self.peer}'s"
         if self.kind == "p99":
             return f"{self.scenario}: wsgikit p99 <= {self.threshold:g} ms"
         return f"{self.scenario}: wsgikit peak RSS <= {self.threshold:g} x {self.peer}"
@@ -83,10 +86,12 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 SCENARIOS_BY_NAME = {s.name: s for s in SCENARIOS}
 
+#: The speed targets of the default install (issue 20), then issue 3's connection-close and
+#: memory targets, still reported.
 TARGETS: tuple[Target, ...] = (
     Target("hello-10", "ratio", 3.0, "waitress"),
     Target("hello-100", "ratio", 3.0, "waitress"),
-    Target("hello-100", "p99", 50.0),
+    Target("hello-100", "p99", 1.0, "waitress"),
     Target("hello-close", "ratio", 1.2, "best"),
     Target("body-1m", "ratio", 1.5, "best-pure-python"),
     Target("stream-1m", "ratio", 1.5, "best-pure-python"),

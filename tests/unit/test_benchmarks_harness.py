@@ -94,6 +94,27 @@ def test_p99_target_fails_when_wsgikit_does_not_keep_connections_alive() -> None
     assert report.evaluate(target, slow).passed is False
 
 
+def test_p99_target_against_a_peer_compares_their_p99() -> None:
+    target = Target("hello-100", "p99", 1.0, "waitress")
+    assert "waitress" in target.describe()
+    better = [cell("hello-100", "wsgikit", 1000, p99_ms=9.0),
+              cell("hello-100", "waitress", 500, p99_ms=12.0)]
+    worse = [cell("hello-100", "wsgikit", 1000, p99_ms=21.9),
+             cell("hello-100", "waitress", 500, p99_ms=11.7)]
+    verdict = report.evaluate(target, better)
+    assert verdict.passed is True and verdict.value == pytest.approx(0.75)
+    assert report.evaluate(target, worse).passed is False
+    assert report.evaluate(target, worse[:1]).passed is None  # no waitress cell: not judged
+
+
+def test_ratio_target_reports_the_spread_of_repeats() -> None:
+    target = Target("body-1m", "ratio", 1.5, "cheroot")
+    mine = cell("body-1m", "wsgikit", 1500)
+    mine["repeats_rps"] = [1500.0, 1100.0]
+    verdict = report.evaluate(target, [mine, cell("body-1m", "cheroot", 1000)])
+    assert verdict.passed is True and verdict.note == "repeats 1.10-1.50x"
+
+
 def test_rss_target_compares_peak_memory() -> None:
     target = Target("hello-100", "rss", 1.0, "waitress")
     lower = [cell("hello-100", "wsgikit", 1, peak_rss_mib=15.0),
