@@ -119,7 +119,13 @@ class _WsgirefAssertionError(WSGIConformanceError):
 
 
 class Reporter:
-    """Routes findings by mode; remembers them; reports each rule once per request."""
+    """Routes findings by mode; remembers them; reports each rule once per request.
+
+    In raise mode a server's error (an ``S`` rule) is warned, not raised: the application being
+    checked did nothing wrong, and raising would turn a server's quirk into a 500 on every
+    request (werkzeug's dev server hands ``REMOTE_PORT`` as an int). ``raise_server_errors``
+    is for the ``check_*`` functions and wsgiref's standalone wrappers, which raise like wsgiref.
+    """
 
     def __init__(
         self,
@@ -127,12 +133,14 @@ class Reporter:
         *,
         legacy: bool = False,
         on_finding: Optional[Callable[[Finding], None]] = None,
+        raise_server_errors: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
         self.legacy = legacy
         self.on_finding = on_finding
+        self.raise_server_errors = raise_server_errors
         self.findings: list[Finding] = []
         self._seen: set[str] = set()
 
@@ -148,7 +156,8 @@ class Reporter:
         level = finding.rule.level
         if self.mode == "report" or level == INFO:
             return
-        if self.mode == "raise" and level == ERROR:
+        server_fault = finding.rule.id.startswith("S") and not self.raise_server_errors
+        if self.mode == "raise" and level == ERROR and not server_fault:
             if deferred:
                 sys.stderr.write(f"{finding}\n")
                 return
@@ -594,7 +603,7 @@ class _Exchange:
 
     @classmethod
     def standalone(cls) -> _Exchange:
-        return cls(Reporter("raise", legacy=True), {})
+        return cls(Reporter("raise", legacy=True, raise_server_errors=True), {})
 
     def report(self, problem: Problem, where: str, *, deferred: bool = False) -> None:
         self.reporter.report(problem, where, deferred=deferred)
@@ -1139,7 +1148,7 @@ def check_string_type(value: Any, title: str) -> str:
 
 
 def _raise_problems(problems: Iterable[Problem], where: str) -> None:
-    Reporter("raise", legacy=True).report_all(problems, where)
+    Reporter("raise", legacy=True, raise_server_errors=True).report_all(problems, where)
 
 
 def check_environ(environ: Any) -> None:
