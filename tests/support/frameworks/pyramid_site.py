@@ -3,12 +3,16 @@ exception view, so /error propagates to the server as Pyramid does by default.""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from tests.support.frameworks import PAGE, STATIC_FILE, echo_text
 
 
 def make_app() -> Any:
+    with warnings.catch_warnings():  # pyramid 2.x imports pkg_resources, which warns on import
+        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+        import pyramid.config  # noqa: F401
     from pyramid.config import Configurator
     from pyramid.httpexceptions import HTTPFound
     from pyramid.response import FileResponse, Response
