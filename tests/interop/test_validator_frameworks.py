@@ -25,6 +25,19 @@ pytestmark = [pytest.mark.server, pytest.mark.timeout(120)]
 
 TIMEOUT = 15.0
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+UPLOADED = bytes(range(256)) * 300  # every byte value, CR and LF included, ~77 KB
+MULTIPART = (
+    (
+        b"--BOUNDARY\n"
+        b'Content-Disposition: form-data; name="note"\n\nhello\n'
+        b"--BOUNDARY\n"
+        b'Content-Disposition: form-data; name="file"; filename="data.bin"\n'
+        b"Content-Type: application/octet-stream\n\n"
+    ).replace(b"\n", b"\r\n")
+    + UPLOADED
+    + b"\r\n--BOUNDARY--\r\n"
+)
+MULTIPART_HEADERS = {"Content-Type": "multipart/form-data; boundary=BOUNDARY"}
 Headers = Optional[dict[str, str]]
 Reply = tuple[int, dict[str, str], bytes]  # status, headers (lower-case names), body
 
@@ -108,6 +121,10 @@ def drive(site: Site) -> tuple[dict[str, int], dict[str, str]]:
                             {"Content-Type": "application/octet-stream"})  # fmt: skip
     assert data == b"echo raw: raw bytes", (site.name, data)
     probe("POST /echo empty", "POST", "/echo", b"", FORM)
+    status, _, data = probe("POST /upload", "POST", "/upload", MULTIPART, MULTIPART_HEADERS)
+    assert data == b"upload: data.bin %d" % len(UPLOADED), (site.name, data)
+    status, _, data = probe("POST /echo 64 KiB", "POST", "/echo", b"text=" + b"x" * 65536, FORM)
+    assert data == b"echo: " + b"x" * 65536, (site.name, data[:100])
     probe("GET /redirect", "GET", "/redirect")
     status, file_headers, data = probe("GET /file", "GET", "/file")
     assert data == STATIC_BODY
@@ -150,6 +167,8 @@ MUST_ANSWER = {
     "GET /json": 200,
     "POST /echo form": 200,
     "POST /echo raw": 200,
+    "POST /upload": 200,
+    "POST /echo 64 KiB": 200,
     "GET /file": 200,
     "HEAD /file": 200,
     "GET /file If-Modified-Since": 304,

@@ -589,6 +589,20 @@ def v_send_file_bodiless(e: Any, s: Any) -> Any:
     return []
 
 
+def v_send_file_range(e: Any, s: Any) -> Any:
+    """Like werkzeug's and WebOb's range support: a 206 sends part of a file_wrapper."""
+    wrapped = e["wsgi.file_wrapper"](io.BytesIO(b"0123456789"))
+    s("206 Partial Content", [*TEXT, ("Content-Range", "bytes 0-3/10"), ("Content-Length", "4")])
+
+    def part() -> Iterator[bytes]:
+        try:
+            yield next(iter(wrapped))[:4]
+        finally:
+            wrapped.close()
+
+    return part()
+
+
 def chunked_environ() -> dict[str, Any]:
     return base_environ(REQUEST_METHOD="POST", wsgi__input=io.BytesIO(b"chunked body"),
                         wsgi__input_terminated=True)  # fmt: skip
@@ -634,6 +648,7 @@ VALID: list[tuple[Callable[..., Any], Callable[[], dict[str, Any]]]] = [
     (v_send_file_bodiless, lambda: base_environ(REQUEST_METHOD="HEAD")),
     (v_send_file_bodiless, lambda: base_environ(HTTP_IF_NONE_MATCH='"v1"')),
     (v_send_file_bodiless, base_environ),
+    (v_send_file_range, lambda: base_environ(HTTP_RANGE="bytes=0-3")),
 ]
 
 

@@ -6,6 +6,7 @@ Every app answers the same routes the way its framework does by default:
 ``GET /``           an HTML page
 ``GET /json``       a JSON document
 ``POST /echo``      the ``text`` form field (or the raw body) read through the framework
+``POST /upload``    multipart/form-data: answers ``<field name>: <filename> <size>``
 ``GET /redirect``   302 to ``/``
 ``GET /file``       ``hello.txt`` through the framework's file helper (``wsgi.file_wrapper``,
                     ETag / Last-Modified, so HEAD and conditional GETs give HEAD and 304 paths)
@@ -49,6 +50,11 @@ def echo_text(form_value: Any, raw: bytes) -> str:
     if form_value is not None:
         return f"echo: {form_value}"
     return f"echo raw: {raw.decode('latin-1')}"
+
+
+def upload_text(filename: str, data: bytes) -> str:
+    """What /upload answers for the uploaded file."""
+    return f"upload: {filename} {len(data)}"
 
 
 PAGE = "<!doctype html><title>{name}</title><h1>Hello from {name}</h1>"

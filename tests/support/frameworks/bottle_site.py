@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.frameworks import HERE, PAGE, STATIC_FILE, echo_text
+from tests.support.frameworks import HERE, PAGE, STATIC_FILE, echo_text, upload_text
 
 
 def make_app() -> Any:
@@ -25,6 +25,12 @@ def make_app() -> Any:
         raw = bottle.request.body.read()
         bottle.response.content_type = "text/plain"
         return echo_text(bottle.request.forms.get("text"), raw)
+
+    @app.post("/upload")
+    def upload() -> Any:
+        f = bottle.request.files.get("file")
+        bottle.response.content_type = "text/plain"
+        return upload_text(f.raw_filename, f.file.read())
 
     @app.get("/redirect")
     def go_home() -> Any:

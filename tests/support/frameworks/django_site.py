@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.frameworks import HERE, PAGE, STATIC_FILE, echo_text
+from tests.support.frameworks import HERE, PAGE, STATIC_FILE, echo_text, upload_text
 
 urlpatterns: list[Any] = []
 
@@ -27,6 +27,11 @@ def _views() -> list[Any]:
         raw = request.body
         return HttpResponse(echo_text(request.POST.get("text"), raw), content_type="text/plain")
 
+    @csrf_exempt
+    def upload(request: Any) -> Any:
+        f = request.FILES["file"]
+        return HttpResponse(upload_text(f.name, f.read()), content_type="text/plain")
+
     def redirect(request: Any) -> Any:
         return HttpResponseRedirect("/")
 
@@ -44,6 +49,7 @@ def _views() -> list[Any]:
         path("", index),
         path("json", as_json),
         path("echo", echo),
+        path("upload", upload),
         path("redirect", redirect),
         re_path(r"^file$", static),
         path("stream", stream),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.frameworks import PAGE, STATIC_FILE, echo_text
+from tests.support.frameworks import PAGE, STATIC_FILE, echo_text, upload_text
 
 
 def make_app() -> Any:
@@ -24,6 +24,11 @@ def make_app() -> Any:
     def echo() -> Any:
         raw = request.get_data(cache=True)
         return Response(echo_text(request.form.get("text"), raw), mimetype="text/plain")
+
+    @app.post("/upload")
+    def upload() -> Any:
+        f = request.files["file"]
+        return Response(upload_text(f.filename or "", f.read()), mimetype="text/plain")
 
     @app.get("/redirect")
     def go_home() -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from tests.support.frameworks import PAGE, STATIC_FILE, echo_text
+from tests.support.frameworks import PAGE, STATIC_FILE, echo_text, upload_text
 
 
 def make_app() -> Any:
@@ -26,6 +26,10 @@ def make_app() -> Any:
     def echo(request: Any) -> Any:
         raw = request.body
         return Response(echo_text(request.POST.get("text"), raw), content_type="text/plain")
+
+    def upload(request: Any) -> Any:
+        f = request.POST["file"]
+        return Response(upload_text(f.filename, f.file.read()), content_type="text/plain")
 
     def go_home(request: Any) -> Any:
         return HTTPFound(location="/")
@@ -48,6 +52,7 @@ def make_app() -> Any:
             ("index", "/", index, {}),
             ("json", "/json", as_json, {"renderer": "json"}),
             ("echo", "/echo", echo, {"request_method": "POST"}),
+            ("upload", "/upload", upload, {"request_method": "POST"}),
             ("redirect", "/redirect", go_home, {}),
             ("file", "/file", static, {}),
             ("stream", "/stream", stream, {}),
