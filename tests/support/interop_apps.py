@@ -142,3 +142,36 @@ def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         start_response("404 Not Found", [*TEXT, ("Content-Length", "10")])
         return [b"not found\n"]
     return target(environ, start_response)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- the framework matrix
+
+_sites: dict[str, ValidatorMiddleware] = {}
+
+
+def _site(name: str) -> ValidatorMiddleware:
+    from tests.support.frameworks import make_app
+
+    with _lock:  # built once per process, on first use (threaded servers may race to it)
+        if name not in _sites:
+            _sites[name] = ValidatorMiddleware(make_app(name), mode="report")
+        return _sites[name]
+
+
+def frameworks_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """``/<framework>/...``: that framework's test app behind ValidatorMiddleware (report mode),
+    mounted at ``/<framework>`` (SCRIPT_NAME); ``GET /_findings/<framework>`` answers, as JSON,
+    what its validator found."""
+    path = environ.get("PATH_INFO", "")
+    name, _, rest = path.lstrip("/").partition("/")
+    if name == "_findings":
+        site = _sites.get(rest)
+        found = [] if site is None else site.findings
+        body = json.dumps(
+            [{"rule": f.rule.id, "detail": f.detail, "text": str(f)} for f in found]
+        ).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/" + name
+    environ["PATH_INFO"] = "/" + rest
+    return _site(name)(environ, start_response)  # type: ignore[no-any-return]

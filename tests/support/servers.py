@@ -31,6 +31,20 @@ SERVERS: dict[str, Optional[str]] = {
 }
 
 
+#: What the validator finds on each server's own environ: true positives, each the server's bug
+#: (rule -> (what the server does and the section it breaks, text in the finding's detail)).
+KNOWN_BUGS: dict[str, dict[str, tuple[str, str]]] = {
+    "werkzeug": {
+        "S105": (
+            "werkzeug.serving puts REMOTE_PORT into the environ as an int; PEP 3333 (A Note On "
+            "String Types): it is a violation for a CGI variable's value to be of any type "
+            "other than str. Raise mode warns it, never raises it (the app is not at fault)",
+            "REMOTE_PORT is",
+        ),
+    },
+}
+
+
 def _load(target: str) -> Any:
     import importlib
 
