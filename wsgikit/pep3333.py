@@ -54,6 +54,7 @@ _OTHER = "PEP 3333: Other HTTP Features"
 _URL = "PEP 3333: URL Reconstruction"
 _SPEC = "PEP 3333: Specification Details"
 _RFC_CL = "RFC 9110 §8.6"
+_RFC_304 = "RFC 9110 §15.4.5"
 
 _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     # --- server side: the environ ---
@@ -114,7 +115,7 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("A319", "header-value-not-latin1", _UNICODE, ERROR, "header value is not latin-1"),
     ("A320", "header-value-whitespace", _SR, WARNING, "header value has surrounding spaces"),
     ("A321", "hop-by-hop-header", _OTHER, ERROR, "apps must not send hop-by-hop headers"),
-    ("A322", "metadata-on-no-body", _SR, WARNING, "Content-Type etc. on a 204/304 response"),
+    ("A322", "metadata-on-no-body", _RFC_304, WARNING, "Content-Type etc. on 304 (204: wsgiref)"),
     ("A323", "content-type-missing", _SR, WARNING, "a response with a body lacks Content-Type"),
     ("A324", "content-length-invalid", _CL, ERROR, "Content-Length is not a decimal integer"),
     ("A325", "content-length-conflict", _CL, ERROR, "several differing Content-Length headers"),

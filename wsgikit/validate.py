@@ -511,12 +511,19 @@ def headers_problems(headers: Any) -> tuple[list[tuple[str, str]], list[Problem]
     return pairs, out
 
 
-def no_body_header_problems(code: int, pairs: list[tuple[str, str]]) -> list[Problem]:
-    """Header problems that depend on the status: metadata on 204/304, lengths on 1xx/204."""
+def no_body_header_problems(
+    code: int, pairs: list[tuple[str, str]], *, wsgiref: bool = False
+) -> list[Problem]:
+    """Header problems that depend on the status: metadata on 304, lengths on 1xx/204.
+
+    RFC 9110 §15.4.5 asks a 304 not to carry representation metadata such as Content-Type;
+    nothing forbids Content-Type on a 204 (Django and Flask send one by default), so only
+    ``wsgiref=True`` (wsgiref's assertion, kept by ``validator()``) flags it there.
+    """
     out: list[Problem] = []
     for name, value in pairs:
         lower = name.lower()
-        if lower == "content-type" and code in pep3333.NO_BODY_STATUSES:
+        if lower == "content-type" and (code == 304 or (wsgiref and code == 204)):
             out.append(
                 Problem(
                     "A322",
@@ -1082,7 +1089,7 @@ class Validator:
             pairs, header_problems = headers_problems(headers)
             problems += header_problems
             if code is not None:
-                problems += no_body_header_problems(code, pairs)
+                problems += no_body_header_problems(code, pairs, wsgiref=self.legacy)
             problems += exc_info_problems(exc_info)
             if ex.started and exc_info is None:
                 problems.append(
@@ -1180,7 +1187,7 @@ def check_content_type(status: Any, headers: Any) -> None:
     pairs, _ = headers_problems(headers)
     if code is None:
         return
-    problems = no_body_header_problems(code, pairs)
+    problems = no_body_header_problems(code, pairs, wsgiref=True)
     has_type = any(n.lower() == "content-type" for n, _ in pairs)
     if not has_type and code not in pep3333.NO_BODY_STATUSES:
         # wsgiref refuses a missing Content-Type outright; the engine only warns (A323)

@@ -143,6 +143,7 @@ def drive(site: Site) -> tuple[dict[str, int], dict[str, str]]:
     status, _, data = probe("POST /echo 64 KiB", "POST", "/echo", b"text=" + b"x" * 65536, FORM)
     assert data == b"echo: " + b"x" * 65536, (site.name, data[:100])
     probe("GET /redirect", "GET", "/redirect")
+    probe("DELETE /item", "DELETE", "/item")
     status, file_headers, data = probe("GET /file", "GET", "/file")
     assert data == STATIC_BODY
     headers = file_headers
@@ -191,6 +192,7 @@ MUST_ANSWER = {
     "HEAD /file": 200,
     "GET /file If-Modified-Since": 304,
     "GET /stream": 200,
+    "DELETE /item": 204,
     "GET /error": 500,
     "GET /missing": 404,
 }

@@ -8,6 +8,7 @@ Every app answers the same routes the way its framework does by default:
 ``POST /echo``      the ``text`` form field (or the raw body) read through the framework
 ``POST /upload``    multipart/form-data: answers ``<field name>: <filename> <size>``
 ``GET /redirect``   302 to ``/``
+``DELETE /item``    204 No Content, as the framework makes it by default
 ``GET /file``       ``hello.txt`` through the framework's file helper (``wsgi.file_wrapper``,
                     ETag / Last-Modified, so HEAD and conditional GETs give HEAD and 304 paths)
 ``GET /stream``     a streamed (generator) body without Content-Length

@@ -32,6 +32,11 @@ def make_app() -> Any:
         bottle.response.content_type = "text/plain"
         return upload_text(f.raw_filename, f.file.read())
 
+    @app.delete("/item")
+    def item() -> Any:
+        bottle.response.status = 204
+        return ""
+
     @app.get("/redirect")
     def go_home() -> Any:
         bottle.redirect("/")

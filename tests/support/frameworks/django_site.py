@@ -32,6 +32,10 @@ def _views() -> list[Any]:
         f = request.FILES["file"]
         return HttpResponse(upload_text(f.name, f.read()), content_type="text/plain")
 
+    @csrf_exempt
+    def item(request: Any) -> Any:
+        return HttpResponse(status=204)
+
     def redirect(request: Any) -> Any:
         return HttpResponseRedirect("/")
 
@@ -51,6 +55,7 @@ def _views() -> list[Any]:
         path("echo", echo),
         path("upload", upload),
         path("redirect", redirect),
+        path("item", item),
         re_path(r"^file$", static),
         path("stream", stream),
         path("error", error),

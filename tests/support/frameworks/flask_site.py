@@ -30,6 +30,10 @@ def make_app() -> Any:
         f = request.files["file"]
         return Response(upload_text(f.filename or "", f.read()), mimetype="text/plain")
 
+    @app.delete("/item")
+    def item() -> Any:
+        return "", 204
+
     @app.get("/redirect")
     def go_home() -> Any:
         return redirect("/")

@@ -31,6 +31,9 @@ def make_app() -> Any:
         f = request.POST["file"]
         return Response(upload_text(f.filename, f.file.read()), content_type="text/plain")
 
+    def item(request: Any) -> Any:
+        return Response(status=204)
+
     def go_home(request: Any) -> Any:
         return HTTPFound(location="/")
 
@@ -54,6 +57,7 @@ def make_app() -> Any:
             ("echo", "/echo", echo, {"request_method": "POST"}),
             ("upload", "/upload", upload, {"request_method": "POST"}),
             ("redirect", "/redirect", go_home, {}),
+            ("item", "/item", item, {"request_method": "DELETE"}),
             ("file", "/file", static, {}),
             ("stream", "/stream", stream, {}),
             ("error", "/error", error, {}),
