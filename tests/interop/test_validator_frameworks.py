@@ -157,6 +157,12 @@ def drive(site: Site) -> tuple[dict[str, int], dict[str, str]]:
     probe("GET /stream", "GET", "/stream")
     probe("GET /error", "GET", "/error")
     probe("GET /missing", "GET", "/missing")
+    probe("GET /non-ASCII path", "GET", "/caf%C3%A9/%E2%82%AC?q=%C3%A9")
+    probe("GET /encoded slash", "GET", "/a%2Fb/..%2F")
+    probe("HEAD /stream", "HEAD", "/stream")
+    status, _, data = probe("POST /echo Expect", "POST", "/echo", b"text=continue",
+                            {**FORM, "Expect": "100-continue"})  # fmt: skip
+    assert data == b"echo: continue", (site.name, data)
     probe("OPTIONS /", "OPTIONS", "/")
     probe("DELETE /json", "DELETE", "/json")
     if site.server.name != "wsgiref":  # an HTTP/1.0 server: no chunked request bodies
@@ -195,6 +201,8 @@ MUST_ANSWER = {
     "DELETE /item": 204,
     "GET /error": 500,
     "GET /missing": 404,
+    "GET /non-ASCII path": 404,
+    "POST /echo Expect": 200,
 }
 
 #: framework -> rule -> (the framework's behaviour and the section it breaks, text in a detail).
