@@ -15,7 +15,7 @@ from typing import Final
 __all__ = [
     "Rule", "RULES", "rule", "ERROR", "WARNING", "INFO",
     "REQUIRED_KEYS", "NON_EMPTY_KEYS", "OPTIONAL_CGI_KEYS", "FORBIDDEN_KEYS", "WSGI_KEY_TYPES",
-    "FLAG_KEYS", "HOP_BY_HOP", "KNOWN_METHODS", "INPUT_METHODS", "ERRORS_METHODS",
+    "FLAG_KEYS", "BOOL_KEYS", "HOP_BY_HOP", "KNOWN_METHODS", "INPUT_METHODS", "ERRORS_METHODS",
     "NO_BODY_STATUSES", "NOT_MODIFIED_FORBIDDEN", "TOKEN_RE", "is_native", "is_token",
 ]  # fmt: skip
 
@@ -192,6 +192,8 @@ WSGI_KEY_TYPES: Final[dict[str, type]] = {"wsgi.input_terminated": bool}
 
 #: Flags PEP 3333 says "should evaluate true" (or false): any value with a truth value will do.
 FLAG_KEYS: Final = ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once")
+#: The old name of :data:`FLAG_KEYS` (they never had to be bools), kept for importers.
+BOOL_KEYS: Final = FLAG_KEYS
 
 #: Hop-by-hop header names (RFC 9110 §7.6.1 and RFC 2616 §13.5.1) an app must not send.
 HOP_BY_HOP: Final = frozenset({
