@@ -15,7 +15,7 @@ from typing import Final
 __all__ = [
     "Rule", "RULES", "rule", "ERROR", "WARNING", "INFO",
     "REQUIRED_KEYS", "NON_EMPTY_KEYS", "OPTIONAL_CGI_KEYS", "FORBIDDEN_KEYS", "WSGI_KEY_TYPES",
-    "BOOL_KEYS", "HOP_BY_HOP", "KNOWN_METHODS", "INPUT_METHODS", "ERRORS_METHODS",
+    "FLAG_KEYS", "BOOL_KEYS", "HOP_BY_HOP", "KNOWN_METHODS", "INPUT_METHODS", "ERRORS_METHODS",
     "NO_BODY_STATUSES", "NOT_MODIFIED_FORBIDDEN", "TOKEN_RE", "is_native", "is_token",
 ]  # fmt: skip
 
@@ -53,6 +53,8 @@ _FILE = "PEP 3333: Optional Platform-Specific File Handling"
 _OTHER = "PEP 3333: Other HTTP Features"
 _URL = "PEP 3333: URL Reconstruction"
 _SPEC = "PEP 3333: Specification Details"
+_RFC_CL = "RFC 9110 §8.6"
+_RFC_304 = "RFC 9110 §15.4.5"
 
 _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     # --- server side: the environ ---
@@ -62,14 +64,14 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("S104", "environ-forbidden-key", _ENV, ERROR, "HTTP_CONTENT_TYPE/HTTP_CONTENT_LENGTH present"),
     ("S105", "environ-not-native-string", _STR, ERROR, "a CGI key's value is not a str"),
     ("S106", "environ-not-latin1", _UNICODE, ERROR, "a native string holds a char > U+00FF"),
-    ("S107", "query-string-missing", _ENV, WARNING, "QUERY_STRING absent (cgi reads sys.argv)"),
+    ("S107", "query-string-missing", _ENV, WARNING, "QUERY_STRING absent (validator() only)"),
     ("S108", "wsgi-version", _ENV, ERROR, "wsgi.version must be the tuple (1, 0)"),
     ("S109", "url-scheme", _ENV, ERROR, "wsgi.url_scheme must be 'http' or 'https'"),
-    ("S110", "wsgi-flag-not-bool", _ENV, WARNING, "wsgi.multithread/multiprocess/run_once bool"),
+    ("S110", "wsgi-flag-no-truth-value", _ENV, WARNING, "bool() fails on a wsgi.multi*/run_once"),
     ("S111", "script-name-slash", _URL, ERROR, "SCRIPT_NAME non-empty without a leading '/'"),
     ("S112", "script-name-root", _URL, ERROR, "SCRIPT_NAME is '/' (use '' and PATH_INFO '/')"),
     ("S113", "path-info-slash", _URL, ERROR, "PATH_INFO non-empty without a leading '/'"),
-    ("S114", "no-path", _URL, ERROR, "SCRIPT_NAME and PATH_INFO both missing"),
+    ("S114", "no-path", _URL, ERROR, "SCRIPT_NAME, PATH_INFO both empty (validator() only)"),
     ("S115", "content-length-invalid", _ENV, ERROR, "CONTENT_LENGTH is not a decimal integer"),
     ("S116", "server-port-invalid", _ENV, ERROR, "SERVER_PORT is not a decimal port number"),
     ("S117", "server-protocol-invalid", _ENV, WARNING, "SERVER_PROTOCOL is not HTTP/x.y"),
@@ -113,7 +115,7 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("A319", "header-value-not-latin1", _UNICODE, ERROR, "header value is not latin-1"),
     ("A320", "header-value-whitespace", _SR, WARNING, "header value has surrounding spaces"),
     ("A321", "hop-by-hop-header", _OTHER, ERROR, "apps must not send hop-by-hop headers"),
-    ("A322", "metadata-on-no-body", _SR, WARNING, "Content-Type etc. on a 204/304 response"),
+    ("A322", "metadata-on-no-body", _RFC_304, WARNING, "Content-Type etc. on 304 (204: wsgiref)"),
     ("A323", "content-type-missing", _SR, WARNING, "a response with a body lacks Content-Type"),
     ("A324", "content-length-invalid", _CL, ERROR, "Content-Length is not a decimal integer"),
     ("A325", "content-length-conflict", _CL, ERROR, "several differing Content-Length headers"),
@@ -131,11 +133,11 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("A410", "content-length-exceeded", _CL, ERROR, "more bytes than Content-Length"),
     ("A411", "content-length-short", _CL, ERROR, "fewer bytes than Content-Length"),
     ("A412", "body-on-no-body-status", _OTHER, ERROR, "a body on a 1xx, 204 or 304 response"),
-    ("A413", "content-length-on-no-body", _CL, ERROR, "non-zero Content-Length on 1xx/204/304"),
+    ("A413", "content-length-on-no-body", _RFC_CL, ERROR, "non-zero Content-Length on 1xx/204"),
     ("A414", "body-for-head", _OTHER, INFO, "a body for HEAD (the server discards it)"),
     ("A415", "result-close-raised", _APP, ERROR, "the iterable's close() raised"),
     # --- application side: the streams ---
-    ("A501", "input-read-no-size", _INPUT, ERROR, "read() without a size, input not terminated"),
+    ("A501", "input-read-no-size", _INPUT, ERROR, "read() without a size (validator() only)"),
     ("A502", "input-bad-args", _INPUT, ERROR, "wrong arguments to read/readline/readlines"),
     ("A503", "input-read-past-length", _INPUT, WARNING, "read past CONTENT_LENGTH"),
     ("A504", "input-read-no-length", _INPUT, WARNING, "read with no CONTENT_LENGTH, unterminated"),
@@ -144,7 +146,7 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("A507", "errors-not-str", _INPUT, ERROR, "wsgi.errors.write() given something not str"),
     ("A508", "file-wrapper-bad-file", _FILE, ERROR, "wsgi.file_wrapper given no file-like"),
     ("A509", "file-wrapper-not-returned", _FILE, INFO, "file_wrapper result not returned as is"),
-    ("A510", "input-read-negative", _INPUT, ERROR, "read() with a negative size, unterminated"),
+    ("A510", "input-read-negative", _INPUT, ERROR, "read(-1) or read(None) (validator() only)"),
 )
 
 #: Every rule by ID.
@@ -167,9 +169,9 @@ REQUIRED_KEYS: Final[dict[str, type]] = {
     "wsgi.url_scheme": str,
     "wsgi.input": object,
     "wsgi.errors": object,
-    "wsgi.multithread": bool,
-    "wsgi.multiprocess": bool,
-    "wsgi.run_once": bool,
+    "wsgi.multithread": object,  # any value that evaluates true or false (FLAG_KEYS)
+    "wsgi.multiprocess": object,
+    "wsgi.run_once": object,
 }
 
 #: Required keys that can never be empty.
@@ -188,8 +190,10 @@ FORBIDDEN_KEYS: Final[dict[str, str]] = {
 #: Optional ``wsgi.*`` keys and the type their value must have.
 WSGI_KEY_TYPES: Final[dict[str, type]] = {"wsgi.input_terminated": bool}
 
-#: Keys whose value should be a bool (PEP 3333 says "should evaluate true"; a bool is clear).
-BOOL_KEYS: Final = ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once")
+#: Flags PEP 3333 says "should evaluate true" (or false): any value with a truth value will do.
+FLAG_KEYS: Final = ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once")
+#: The old name of :data:`FLAG_KEYS` (they never had to be bools), kept for importers.
+BOOL_KEYS: Final = FLAG_KEYS
 
 #: Hop-by-hop header names (RFC 9110 §7.6.1 and RFC 2616 §13.5.1) an app must not send.
 HOP_BY_HOP: Final = frozenset({

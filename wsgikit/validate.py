@@ -50,6 +50,7 @@ __all__ = [
     "WriteWrapper",
     "PartialIteratorWrapper",
     "IteratorWrapper",
+    "FileWrapperGuard",
 ]
 
 MODES = ("raise", "warn", "report")
@@ -118,7 +119,13 @@ class _WsgirefAssertionError(WSGIConformanceError):
 
 
 class Reporter:
-    """Routes findings by mode; remembers them; reports each rule once per request."""
+    """Routes findings by mode; remembers them; reports each rule once per request.
+
+    In raise mode a server's error (an ``S`` rule) is warned, not raised: the application being
+    checked did nothing wrong, and raising would turn a server's quirk into a 500 on every
+    request (werkzeug's dev server hands ``REMOTE_PORT`` as an int). ``raise_server_errors``
+    is for the ``check_*`` functions and wsgiref's standalone wrappers, which raise like wsgiref.
+    """
 
     def __init__(
         self,
@@ -126,12 +133,14 @@ class Reporter:
         *,
         legacy: bool = False,
         on_finding: Optional[Callable[[Finding], None]] = None,
+        raise_server_errors: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
         self.legacy = legacy
         self.on_finding = on_finding
+        self.raise_server_errors = raise_server_errors
         self.findings: list[Finding] = []
         self._seen: set[str] = set()
 
@@ -147,7 +156,8 @@ class Reporter:
         level = finding.rule.level
         if self.mode == "report" or level == INFO:
             return
-        if self.mode == "raise" and level == ERROR:
+        server_fault = finding.rule.id.startswith("S") and not self.raise_server_errors
+        if self.mode == "raise" and level == ERROR and not server_fault:
             if deferred:
                 sys.stderr.write(f"{finding}\n")
                 return
@@ -178,8 +188,13 @@ def _is_digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
-def environ_problems(environ: Any) -> list[Problem]:
-    """Everything wrong with an environ as the server hands it to the application."""
+def environ_problems(environ: Any, *, wsgiref: bool = False) -> list[Problem]:
+    """Everything wrong with an environ as the server hands it to the application.
+
+    ``wsgiref=True`` adds the checks ``wsgiref.validate`` makes beyond PEP 3333 (``S107``
+    QUERY_STRING absent, ``S114`` SCRIPT_NAME and PATH_INFO both empty): ``validator()`` and
+    the ``check_*`` functions keep them, the PEP-faithful engine does not.
+    """
     out: list[Problem] = []
     if type(environ) is not dict:
         out.append(
@@ -208,8 +223,15 @@ def environ_problems(environ: Any) -> list[Problem]:
                     "Environment should not have the key: %s (use %s instead)" % (key, instead),
                 )
             )
-    if "QUERY_STRING" not in environ:
-        out.append(Problem("S107", "QUERY_STRING is absent; cgi-style code falls back to argv"))
+    if wsgiref and "QUERY_STRING" not in environ:  # PEP 3333: "may be empty or absent"
+        out.append(
+            Problem(
+                "S107",
+                "QUERY_STRING is absent; cgi-style code falls back to argv",
+                "QUERY_STRING is not in the WSGI environment; the cgi module will use "
+                "sys.argv when this variable is missing, so application errors are more likely",
+            )
+        )
     for key, value in environ.items():
         if not isinstance(key, str) or "." in key:
             continue
@@ -249,9 +271,12 @@ def environ_problems(environ: Any) -> list[Problem]:
                 "S109", f"wsgi.url_scheme is {scheme!r}", "wsgi.url_scheme unknown: %r" % (scheme,)
             )
         )
-    for key in pep3333.BOOL_KEYS:
-        if key in environ and type(environ[key]) is not bool:
-            out.append(Problem("S110", f"{key} is {environ[key]!r}, not a bool"))
+    for key in pep3333.FLAG_KEYS:  # PEP 3333: "should evaluate true"; 1 and 0 do
+        if key in environ:
+            try:
+                bool(environ[key])
+            except Exception as exc:
+                out.append(Problem("S110", f"{key} is {environ[key]!r}: bool() raised {exc!r}"))
     if "wsgi.input" in environ:
         out.extend(_input_problems(environ["wsgi.input"]))
     if "wsgi.errors" in environ:
@@ -295,11 +320,13 @@ def environ_problems(environ: Any) -> list[Problem]:
                 "Invalid CONTENT_LENGTH: %r" % (length,),
             )
         )
-    if not script and "PATH_INFO" not in environ:
+    # PEP 3333 lets both be empty (the application root without a trailing slash); wsgiref
+    # asserts one of them is non-empty.
+    if wsgiref and not script and not path:
         out.append(
             Problem(
                 "S114",
-                "SCRIPT_NAME is empty and PATH_INFO is missing",
+                "SCRIPT_NAME and PATH_INFO are both empty or missing",
                 "One of SCRIPT_NAME or PATH_INFO are required (PATH_INFO should at "
                 "least be '/' if SCRIPT_NAME is empty)",
             )
@@ -484,12 +511,19 @@ def headers_problems(headers: Any) -> tuple[list[tuple[str, str]], list[Problem]
     return pairs, out
 
 
-def no_body_header_problems(code: int, pairs: list[tuple[str, str]]) -> list[Problem]:
-    """Header problems that depend on the status: metadata on 204/304, lengths on 1xx/204."""
+def no_body_header_problems(
+    code: int, pairs: list[tuple[str, str]], *, wsgiref: bool = False
+) -> list[Problem]:
+    """Header problems that depend on the status: metadata on 304, lengths on 1xx/204.
+
+    RFC 9110 §15.4.5 asks a 304 not to carry representation metadata such as Content-Type;
+    nothing forbids Content-Type on a 204 (Django and Flask send one by default), so only
+    ``wsgiref=True`` (wsgiref's assertion, kept by ``validator()``) flags it there.
+    """
     out: list[Problem] = []
     for name, value in pairs:
         lower = name.lower()
-        if lower == "content-type" and code in pep3333.NO_BODY_STATUSES:
+        if lower == "content-type" and (code == 304 or (wsgiref and code == 204)):
             out.append(
                 Problem(
                     "A322",
@@ -500,6 +534,8 @@ def no_body_header_problems(code: int, pairs: list[tuple[str, str]]) -> list[Pro
             )
         if code == 304 and lower in pep3333.NOT_MODIFIED_FORBIDDEN:
             out.append(Problem("A322", f"{name} {value!r} on a 304 response"))
+        # RFC 9110 §8.6: never on 1xx/204; a 304 may carry the 200's length. "0" is tolerated:
+        # it cannot mislead a client (RFC 9112 §6.3 reads no body on 1xx/204 whatever it says).
         if lower == "content-length" and (code < 200 or code == 204) and value.strip() != "0":
             out.append(Problem("A413", f"Content-Length {value} on a {code} response"))
     return out
@@ -574,7 +610,7 @@ class _Exchange:
 
     @classmethod
     def standalone(cls) -> _Exchange:
-        return cls(Reporter("raise", legacy=True), {})
+        return cls(Reporter("raise", legacy=True, raise_server_errors=True), {})
 
     def report(self, problem: Problem, where: str, *, deferred: bool = False) -> None:
         self.reporter.report(problem, where, deferred=deferred)
@@ -636,7 +672,11 @@ class _Exchange:
                 "close()",
             )
         for wrapper in self.wrappers:
-            if wrapper is not self.result:
+            # HEAD, 1xx, 204 and 304 have no body to send, so nothing was lost by not returning
+            # the wrapper (Flask's and Pyramid's send_file make one before they know that); a
+            # 206 must send a part of the file, which a file_wrapper cannot say (werkzeug and
+            # WebOb wrap it in a range iterator): no better way exists, so nothing to report.
+            if wrapper is not self.result and not bodiless and code != 206:
                 self.report(
                     Problem(
                         "A509",
@@ -667,7 +707,9 @@ class InputWrapper:
         if size is not None and type(size) is not int:
             ex.report(Problem("A502", f"{name}() size is {size!r}, not an int", ""), where)
             return
-        if required and not ex.terminated:
+        # PEP 3333: "A server should allow read() to be called without an argument": only the
+        # wsgiref-compatible validator() keeps wsgiref's assertion that read() has a size.
+        if required and not ex.terminated and ex.reporter.legacy:
             if not args:
                 ex.report(
                     Problem(
@@ -690,6 +732,8 @@ class InputWrapper:
             return
         if size == 0:
             return  # read(0) never blocks and never reads
+        if required and (size is None or size < 0) and not ex.reporter.legacy:
+            return  # read() asks for "the entire remainder", never more than there is
         if ex.content_length is None:
             ex.report(Problem("A504", f"{name}() with no CONTENT_LENGTH"), where)
         elif ex.input_read >= ex.content_length:
@@ -911,22 +955,46 @@ class IteratorWrapper:
             )
 
 
-class _FileWrapperGuard:
-    """Stands in for ``wsgi.file_wrapper``: checks the file and remembers what it made."""
+class _FileWrapperMeta(type):
+    """``isinstance(x, stand_in)`` answers for what the stand-in made (and, when the server's
+    own ``wsgi.file_wrapper`` is a class, for its instances), as the server's class would."""
 
-    def __init__(self, wrapper: Callable[..., Any], exchange: _Exchange) -> None:
-        self.wrapper = wrapper
-        self._exchange = exchange
+    _wrapper: Callable[..., Any]
+    _exchange: _Exchange
 
-    def __call__(self, filelike: Any, *args: Any) -> Any:
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if any(obj is made for made in cls._exchange.wrappers):
+            return True
+        wrapper = cls._wrapper
+        return isinstance(wrapper, type) and isinstance(obj, wrapper)
+
+
+class FileWrapperGuard(metaclass=_FileWrapperMeta):
+    """Stands in for the server's ``wsgi.file_wrapper``: checks the file, remembers what it made.
+
+    It is a class, not an instance: servers test ``isinstance(result, environ[
+    "wsgi.file_wrapper"])`` after the application returns (gunicorn does), and that needs a
+    class. :func:`file_wrapper_guard` makes one subclass per request; calling it returns the
+    server's own wrapper object, never an instance of the guard.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, filelike: Any, *args: Any) -> Any:
         if not hasattr(filelike, "read"):
-            self._exchange.report(
+            cls._exchange.report(
                 Problem("A508", f"wsgi.file_wrapper({filelike!r}): no read()"),
                 "wsgi.file_wrapper()",
             )
-        made = self.wrapper(filelike, *args)
-        self._exchange.wrappers.append(made)
+        made = cls._wrapper(filelike, *args)
+        cls._exchange.wrappers.append(made)
         return made
+
+
+def file_wrapper_guard(wrapper: Callable[..., Any], exchange: _Exchange) -> type:
+    """A :class:`FileWrapperGuard` subclass calling ``wrapper`` for one request."""
+    attrs = {"_wrapper": wrapper, "_exchange": exchange, "__slots__": (), "__module__": __name__}
+    return _FileWrapperMeta("FileWrapperGuard", (FileWrapperGuard,), attrs)
 
 
 # --------------------------------------------------------------------------- the middleware
@@ -980,7 +1048,7 @@ class Validator:
             raise TypeError(f"a WSGI application takes (environ, start_response), got {params!r}")
         environ, start_response = params[0], params[1]
         ex = _Exchange(reporter, environ)
-        reporter.report_all(environ_problems(environ), "environ")
+        reporter.report_all(environ_problems(environ, wsgiref=self.legacy), "environ")
         if isinstance(environ, dict):
             if "wsgi.input" in environ:
                 guard = InputWrapper(environ["wsgi.input"])
@@ -991,7 +1059,7 @@ class Validator:
                 errors._exchange = ex
                 environ["wsgi.errors"] = errors
             if callable(environ.get("wsgi.file_wrapper")):
-                environ["wsgi.file_wrapper"] = _FileWrapperGuard(environ["wsgi.file_wrapper"], ex)
+                environ["wsgi.file_wrapper"] = file_wrapper_guard(environ["wsgi.file_wrapper"], ex)
 
         def start_response_wrapper(*args: Any, **kw: Any) -> Any:
             where = "start_response()"
@@ -1021,7 +1089,7 @@ class Validator:
             pairs, header_problems = headers_problems(headers)
             problems += header_problems
             if code is not None:
-                problems += no_body_header_problems(code, pairs)
+                problems += no_body_header_problems(code, pairs, wsgiref=self.legacy)
             problems += exc_info_problems(exc_info)
             if ex.started and exc_info is None:
                 problems.append(
@@ -1089,12 +1157,12 @@ def check_string_type(value: Any, title: str) -> str:
 
 
 def _raise_problems(problems: Iterable[Problem], where: str) -> None:
-    Reporter("raise", legacy=True).report_all(problems, where)
+    Reporter("raise", legacy=True, raise_server_errors=True).report_all(problems, where)
 
 
 def check_environ(environ: Any) -> None:
     """Raise on the first error in ``environ``; warn (WSGIWarning) on lesser problems."""
-    _raise_problems(environ_problems(environ), "environ")
+    _raise_problems(environ_problems(environ, wsgiref=True), "environ")
 
 
 def check_input(wsgi_input: Any) -> None:
@@ -1119,7 +1187,7 @@ def check_content_type(status: Any, headers: Any) -> None:
     pairs, _ = headers_problems(headers)
     if code is None:
         return
-    problems = no_body_header_problems(code, pairs)
+    problems = no_body_header_problems(code, pairs, wsgiref=True)
     has_type = any(n.lower() == "content-type" for n, _ in pairs)
     if not has_type and code not in pep3333.NO_BODY_STATUSES:
         # wsgiref refuses a missing Content-Type outright; the engine only warns (A323)

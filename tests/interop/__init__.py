@@ -1,0 +1,1 @@
+"""Conformance tools against servers and frameworks nobody here wrote (issue 14)."""
