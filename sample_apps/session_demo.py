@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Optional
 from urllib.parse import parse_qs
 
+from middleware._wsgi import local_redirect
 from middleware.cookies import CookieMiddleware, RequestCookies, ResponseCookies
 from middleware.csrf import CSRFMiddleware, csrf_token, rotate_token
 from middleware.sessions import Session, SessionMiddleware, SessionStore
@@ -122,6 +123,7 @@ class SessionDemo:
         session: Session = environ["wsgikit.session"]
         cookies: RequestCookies = environ["wsgikit.cookies"]
         base = environ.get("SCRIPT_NAME", "")
+        home = [("Location", local_redirect(base + "/"))]
         if path == "/" and method in ("GET", "HEAD"):
             session["count"] = int(session.get("count", 0)) + 1
             return _respond(start_response, "200 OK", self._page(environ, session))
@@ -137,10 +139,10 @@ class SessionDemo:
             session.regenerate()  # a new session id: a planted one is useless now
             rotate_token(environ)
             session["user"] = username
-            return _respond(start_response, "303 See Other", "", extra=[("Location", base + "/")])
+            return _respond(start_response, "303 See Other", "", extra=home)
         if path == "/logout" and method == "POST":
             session.clear()
-            return _respond(start_response, "303 See Other", "", extra=[("Location", base + "/")])
+            return _respond(start_response, "303 See Other", "", extra=home)
         if path == "/prefs/" and method in ("GET", "HEAD"):
             response_cookies: ResponseCookies = environ["wsgikit.response_cookies"]
             # Readable by JavaScript on purpose (a UI preference), and only under /prefs/.
