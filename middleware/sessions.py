@@ -14,6 +14,7 @@ when they log out.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 import time
@@ -41,6 +42,8 @@ __all__ = [
     "get_session",
 ]
 
+logger = logging.getLogger("wsgikit.sessions")
+
 ENVIRON_SESSION = "wsgikit.session"
 DEFAULT_MAX_AGE = 14 * 24 * 3600
 
@@ -50,11 +53,18 @@ class SessionTooLarge(ValueError):
 
 
 class SessionStore(Protocol):
-    """Where server-side session data lives, keyed by a random session id."""
+    """Where server-side session data lives, keyed by a random session id.
+
+    ``save`` stores a brand-new session. ``update`` rewrites an existing one *only if it still
+    exists* and says whether it did: a request that began before a logout (or a login's
+    ``regenerate()``) and ends after it must not bring the deleted session back.
+    """
 
     def load(self, sid: str) -> Optional[dict[str, Any]]: ...
 
     def save(self, sid: str, data: dict[str, Any], max_age: int) -> None: ...
+
+    def update(self, sid: str, data: dict[str, Any], max_age: int) -> bool: ...
 
     def delete(self, sid: str) -> None: ...
 
@@ -110,6 +120,16 @@ class MemoryStore:
                     del self._data[min(self._data, key=lambda k: self._data[k][0])]
             self._data[sid] = (now + max_age, text)
 
+    def update(self, sid: str, data: dict[str, Any], max_age: int) -> bool:
+        text = _to_json(data)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._data.get(sid)
+            if entry is None or entry[0] <= now:
+                return False
+            self._data[sid] = (now + max_age, text)
+            return True
+
     def delete(self, sid: str) -> None:
         with self._lock:
             self._data.pop(sid, None)
@@ -148,7 +168,12 @@ class RedisStore:
         return _from_json(text)
 
     def save(self, sid: str, data: dict[str, Any], max_age: int) -> None:
-        self.client.set(self.prefix + sid, _to_json(data), ex=max_age)
+        if not self.client.set(self.prefix + sid, _to_json(data), ex=max_age, nx=True):
+            raise RuntimeError("session id collision in Redis (the id generator is broken?)")
+
+    def update(self, sid: str, data: dict[str, Any], max_age: int) -> bool:
+        # SET ... XX: written only if the key still exists, atomically in Redis.
+        return bool(self.client.set(self.prefix + sid, _to_json(data), ex=max_age, xx=True))
 
     def delete(self, sid: str) -> None:
         self.client.delete(self.prefix + sid)
@@ -180,6 +205,7 @@ class Session(MutableMapping[str, Any]):
         self.old_sid: Optional[str] = None
         self.modified = False
         self.new = data is None
+        self.interrupted = False  # True: the store lost it mid-request; the change was dropped
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -259,9 +285,11 @@ class SessionMiddleware:
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
             raise ValueError(f"max_age must be a positive int (seconds), not {max_age!r}")
         if store is not None and not isinstance(store, CookieStore):
-            for method in ("load", "save", "delete"):
+            for method in ("load", "save", "update", "delete"):
                 if not callable(getattr(store, method, None)):
-                    raise TypeError(f"store must have load/save/delete methods (no {method})")
+                    raise TypeError(
+                        f"store must have load/save/update/delete methods (no {method})"
+                    )
         self.app = app
         self.store = None if isinstance(store, CookieStore) else store
         self.signer = Signer(secret_keys, salt=salt, max_age=max_age)
@@ -309,11 +337,19 @@ class SessionMiddleware:
             return [("Set-Cookie", header)]
         if self.store is None:
             value = self.signer.dumps(session.to_dict())
-        else:
-            if session.sid is None:
-                session.sid = secrets.token_urlsafe(32)
+        elif session.sid is None:
+            session.sid = secrets.token_urlsafe(32)
             self.store.save(session.sid, session.to_dict(), self.max_age)
             value = self.signer.sign(session.sid)
+        elif self.store.update(session.sid, session.to_dict(), self.max_age):
+            value = self.signer.sign(session.sid)
+        else:
+            # Deleted while this request ran (a logout or login elsewhere, or expiry): never
+            # write it back, and leave the browser's cookie alone (a newer response set it).
+            session.interrupted = True
+            logger.warning("session changed by a request that outlived its session "
+                           "(logged out or regenerated meanwhile): change dropped")
+            return []
         size = len(self.cookie_name) + len(value)
         if size > MAX_COOKIE_BYTES:
             raise SessionTooLarge(
