@@ -96,7 +96,7 @@ def test_logout_stays_done_with_redis_store(
 
 
 def test_regenerate_race_does_not_revive_the_old_id(live_server: Callable[..., LiveServer]) -> None:
-    """Login (regenerate) while a request on the pre-login id is in flight: the old id stays gone."""
+    """Login (regenerate) while a request on the pre-login id runs: the old id stays gone."""
     store = MemoryStore()
     app = RaceApp()
     srv = live_server(SessionMiddleware(app, secret_keys=[KEY], store=store), threads=4)
