@@ -18,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from typing import Any, Optional, Protocol
 
@@ -87,55 +88,79 @@ def _from_json(text: str) -> Optional[dict[str, Any]]:
 class MemoryStore:
     """Sessions in this process's memory: fine for one process and for tests, lost on restart.
 
-    ``max_entries`` bounds memory: when full, expired sessions are purged, then the ones
-    closest to expiry are dropped.
+    Two bounded least-recently-used buckets, so anonymous traffic cannot push out users: a new
+    session waits among at most ``max_new`` (default ``max_entries``) others until its client
+    brings the cookie back; only then does it join the ``max_entries`` kept sessions. A flood
+    of cookieless requests thus only evicts other sessions nobody came back for. Eviction takes
+    the least recently used entry, in O(1) (expired entries go when touched or evicted).
     """
 
-    def __init__(self, *, max_entries: int = 10_000) -> None:
-        if not isinstance(max_entries, int) or max_entries < 1:
+    def __init__(self, *, max_entries: int = 10_000, max_new: Optional[int] = None) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise ValueError(f"max_entries must be a positive int, not {max_entries!r}")
+        if max_new is None:
+            max_new = max_entries
+        if isinstance(max_new, bool) or not isinstance(max_new, int) or max_new < 1:
+            raise ValueError(f"max_new must be a positive int, not {max_new!r}")
         self.max_entries = max_entries
-        self._data: dict[str, tuple[float, str]] = {}
+        self.max_new = max_new
+        self._new: OrderedDict[str, tuple[float, str]] = OrderedDict()  # never brought back
+        self._kept: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def load(self, sid: str) -> Optional[dict[str, Any]]:
-        with self._lock:
-            entry = self._data.get(sid)
-            if entry is None:
-                return None
-            expires, text = entry
-            if expires <= time.monotonic():
-                del self._data[sid]
-                return None
-        return _from_json(text)
+    @staticmethod
+    def _put(bucket: OrderedDict[str, tuple[float, str]], limit: int, sid: str,
+             entry: tuple[float, str]) -> None:
+        bucket[sid] = entry
+        bucket.move_to_end(sid)
+        while len(bucket) > limit:
+            bucket.popitem(last=False)  # the least recently used
 
-    def save(self, sid: str, data: dict[str, Any], max_age: int) -> None:
-        text = _to_json(data)
+    def load(self, sid: str) -> Optional[dict[str, Any]]:
         now = time.monotonic()
         with self._lock:
-            if sid not in self._data and len(self._data) >= self.max_entries:
-                for key in [k for k, (exp, _) in self._data.items() if exp <= now]:
-                    del self._data[key]
-                while len(self._data) >= self.max_entries:
-                    del self._data[min(self._data, key=lambda k: self._data[k][0])]
-            self._data[sid] = (now + max_age, text)
+            entry = self._kept.get(sid)
+            if entry is not None:
+                self._kept.move_to_end(sid)
+            else:
+                entry = self._new.pop(sid, None)
+                if entry is None:
+                    return None
+                self._put(self._kept, self.max_entries, sid, entry)  # it came back: keep it
+            if entry[0] <= now:
+                del self._kept[sid]
+                return None
+        return _from_json(entry[1])
+
+    def save(self, sid: str, data: dict[str, Any], max_age: int) -> None:
+        entry = (time.monotonic() + max_age, _to_json(data))
+        with self._lock:
+            self._kept.pop(sid, None)
+            self._put(self._new, self.max_new, sid, entry)
 
     def update(self, sid: str, data: dict[str, Any], max_age: int) -> bool:
         text = _to_json(data)
         now = time.monotonic()
         with self._lock:
-            entry = self._data.get(sid)
-            if entry is None or entry[0] <= now:
-                return False
-            self._data[sid] = (now + max_age, text)
-            return True
+            for bucket in (self._kept, self._new):
+                entry = bucket.get(sid)
+                if entry is None:
+                    continue
+                if entry[0] <= now:
+                    del bucket[sid]
+                    return False
+                bucket[sid] = (now + max_age, text)
+                bucket.move_to_end(sid)
+                return True
+        return False
 
     def delete(self, sid: str) -> None:
         with self._lock:
-            self._data.pop(sid, None)
+            self._kept.pop(sid, None)
+            self._new.pop(sid, None)
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._kept) + len(self._new)
 
 
 class RedisStore:
