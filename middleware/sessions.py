@@ -46,6 +46,7 @@ __all__ = [
 logger = logging.getLogger("wsgikit.sessions")
 
 ENVIRON_SESSION = "wsgikit.session"
+DEFAULT_COOKIE_NAME = "session"
 DEFAULT_MAX_AGE = 14 * 24 * 3600
 
 
@@ -283,8 +284,9 @@ def get_session(environ: WSGIEnvironment) -> Session:
 class SessionMiddleware:
     """Give each request ``environ["wsgikit.session"]`` (a ``Session``) and persist changes.
 
-    Reads the ``cookie_name`` cookie; on ``start_response`` writes one Set-Cookie if the
-    session changed (or deletes the cookie when a session was cleared). Cookie defaults:
+    Reads the session cookie (named by ``cookie_name()``: ``__Host-session`` when Secure, else
+    ``session``); on ``start_response`` writes one Set-Cookie if the session changed (or
+    deletes the cookie when a session was cleared). Cookie defaults:
     HttpOnly, SameSite=Lax, Path=/, Secure on https (``secure=True`` forces it), Max-Age
     ``max_age`` (14 days), which is also the signature/store expiry. ``secret_keys`` are newest
     first: sessions signed with an older key still load and are re-signed with the newest key
@@ -297,7 +299,7 @@ class SessionMiddleware:
         *,
         secret_keys: Sequence[Key],
         store: Optional[SessionStore] = None,
-        cookie_name: str = "session",
+        cookie_name: Optional[str] = None,
         max_age: int = DEFAULT_MAX_AGE,
         path: str = "/",
         domain: Optional[str] = None,
@@ -318,7 +320,7 @@ class SessionMiddleware:
         self.app = app
         self.store = None if isinstance(store, CookieStore) else store
         self.signer = Signer(secret_keys, salt=salt, max_age=max_age)
-        self.cookie_name = cookie_name
+        self.explicit_name = cookie_name
         self.max_age = max_age
         self.cookie_options: dict[str, Any] = {
             "path": path,
@@ -327,7 +329,22 @@ class SessionMiddleware:
         }
         self.secure = secure
         # Check the cookie options now, not on the first request.
-        build_set_cookie(cookie_name, "x", secure=True, max_age=max_age, **self.cookie_options)
+        build_set_cookie(self.cookie_name(True), "x", secure=True, max_age=max_age,
+                         **self.cookie_options)
+
+    def cookie_name(self, secure: bool) -> str:
+        """The session cookie's name: ``cookie_name`` if given, else ``__Host-session`` when
+        the cookie is Secure with Path=/ and no Domain, else ``session``.
+
+        A ``__Host-`` cookie can only be set by this very host over https, so a sibling
+        subdomain cannot plant one (cookie tossing, RFC 6265bis section 4.1.3.2).
+        """
+        if self.explicit_name is not None:
+            return self.explicit_name
+        options = self.cookie_options
+        if secure and options["path"] == "/" and options["domain"] is None:
+            return "__Host-" + DEFAULT_COOKIE_NAME
+        return DEFAULT_COOKIE_NAME
 
     def _load(self, value: str) -> Session:
         """The session ``value`` names; a fresh one (with ``problem`` saying why) if refused."""
@@ -347,10 +364,10 @@ class SessionMiddleware:
             return Session(problem="session id unknown to the store (expired or revoked)")
         return Session(stored, sid=sid)
 
-    def _headers(self, session: Session, had_cookie: bool, https: bool) -> Headers:
+    def _headers(self, session: Session, had_cookie: bool, secure: bool) -> Headers:
         if not session.modified:
             return []
-        secure = https if self.secure is None else self.secure
+        name = self.cookie_name(secure)
         if self.store is not None:
             for sid in (session.old_sid, session.sid if not session else None):
                 if sid is not None:
@@ -358,7 +375,7 @@ class SessionMiddleware:
         if not session:
             if not had_cookie:
                 return []
-            header = build_delete_cookie(self.cookie_name, secure=secure, **self.cookie_options)
+            header = build_delete_cookie(name, secure=secure, **self.cookie_options)
             return [("Set-Cookie", header)]
         if self.store is None:
             value = self.signer.dumps(session.to_dict())
@@ -375,7 +392,7 @@ class SessionMiddleware:
             logger.warning("session changed by a request that outlived its session "
                            "(logged out or regenerated meanwhile): change dropped")
             return []
-        size = len(self.cookie_name) + len(value)
+        size = len(name) + len(value)
         if size > MAX_COOKIE_BYTES:
             raise SessionTooLarge(
                 f"the session cookie would be {size} bytes, over the {MAX_COOKIE_BYTES}-byte "
@@ -383,23 +400,24 @@ class SessionMiddleware:
                 "(MemoryStore, RedisStore)"
             )
         header = build_set_cookie(
-            self.cookie_name, value, secure=secure, max_age=self.max_age, **self.cookie_options
+            name, value, secure=secure, max_age=self.max_age, **self.cookie_options
         )
         return [("Set-Cookie", header)]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        https = str(environ.get("wsgi.url_scheme", "http")).lower() == "https"
+        secure = https if self.secure is None else self.secure
         cookies = parse_cookie_header(environ.get("HTTP_COOKIE"))
-        values = cookies.getlist(self.cookie_name)
+        values = cookies.getlist(self.cookie_name(secure))
         session = Session()
         for value in values:  # the first one that verifies wins (no shadowing by junk)
             session = self._load(value)
             if not session.new:
                 break
         environ[ENVIRON_SESSION] = session
-        https = str(environ.get("wsgi.url_scheme", "http")).lower() == "https"
 
         def add_cookie(status: str, headers: Headers) -> tuple[str, Headers]:
-            return status, headers + self._headers(session, bool(values), https)
+            return status, headers + self._headers(session, bool(values), secure)
 
         result = self.app(environ, intercept_start_response(start_response, add_cookie))
         return ClosingIterator(result)

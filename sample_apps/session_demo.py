@@ -22,7 +22,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Optional
 from urllib.parse import parse_qs
 
@@ -72,9 +72,11 @@ class SessionDemo:
     def __init__(self, key_names: Sequence[str], signers: Sequence[Signer]) -> None:
         self.key_names = list(key_names)
         self.signers = list(signers)  # one per key, to tell which one signed a cookie
+        self.cookie_name: Callable[[bool], str] = lambda secure: "session"  # set by make_app
 
-    def _which_key(self, cookies: RequestCookies) -> str:
-        value = cookies.get("session")
+    def _which_key(self, environ: WSGIEnvironment) -> str:
+        secure = environ.get("wsgi.url_scheme") == "https"
+        value = environ["wsgikit.cookies"].get(self.cookie_name(secure))
         if value is None:
             return "none (no session cookie yet)"
         for name, signer in zip(self.key_names, self.signers):
@@ -90,7 +92,7 @@ class SessionDemo:
         token = html.escape(csrf_token(environ))
         user = session.get("user")
         count = session.get("count", 0)
-        signed_by = html.escape(self._which_key(environ["wsgikit.cookies"]))
+        signed_by = html.escape(self._which_key(environ))
         if user:
             greeting = f'<p id="greeting">Logged in as <b>{html.escape(user)}</b>.</p>'
             form = (
@@ -188,10 +190,11 @@ def make_app(
         keys = list(secret_keys)
     names = ["newest"] + [f"older #{i}" for i in range(1, len(keys))]
     session_signers = [Signer([key], salt="wsgikit.session") for key in keys]
-    inner: WSGIApplication = SessionDemo(names, session_signers)
-    inner = CSRFMiddleware(inner)
-    inner = CookieMiddleware(inner)
-    return SessionMiddleware(inner, secret_keys=keys, store=store, secure=secure)
+    demo = SessionDemo(names, session_signers)
+    inner: WSGIApplication = CookieMiddleware(CSRFMiddleware(demo))
+    sessions = SessionMiddleware(inner, secret_keys=keys, store=store, secure=secure)
+    demo.cookie_name = lambda https: sessions.cookie_name(https if secure is None else secure)
+    return sessions
 
 
 app = make_app()

@@ -78,7 +78,9 @@ def test_counter_persists_and_defaults_are_secure(store: Optional[MemoryStore]) 
 def test_https_sets_secure(store: Optional[MemoryStore]) -> None:
     app = make(store)
     res = app.get("https://localhost/inc", extra_environ={"HTTPS": "on"})
-    assert "; Secure" in (session_cookie(res) or "")
+    header = res.headers["Set-Cookie"]
+    assert header.startswith("__Host-session=") and "; Secure" in header  # a Secure cookie
+    assert session_cookie(res) is None  # gets the __Host- prefix (tests/security covers why)
 
 
 def test_cookie_only_resent_when_the_session_changed(store: Optional[MemoryStore]) -> None:
