@@ -286,6 +286,13 @@ class ServerConfig:
     send_timeout: float = _setting(
         30.0, _to_float, "longest a client may stall reading our response"
     )
+    min_send_rate: int = _setting(
+        1024,
+        _to_size,
+        "bytes/s a client must read our response at, on average over the server's waits "
+        "(after a send_timeout grace): a slow reader cannot hold a worker for ever; 0 turns "
+        "it off. 1 KiB/s cuts slow-read attacks, never an honest slow link",
+    )
     graceful_timeout: float = _setting(
         30.0, _to_float, "on shutdown, how long in-flight requests may finish"
     )
@@ -392,6 +399,8 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.max_drain_bytes < 0:
             raise ConfigError("max_drain_bytes must be 0 or more")
+        if self.min_send_rate < 0:
+            raise ConfigError("min_send_rate must be 0 (off) or more bytes/s")
         if self.keepalive_linger < 0:
             raise ConfigError("keepalive_linger must be 0 or more")
         if self.graceful_timeout < 0:

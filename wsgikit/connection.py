@@ -12,13 +12,16 @@ no worker.
 
 Timeouts, all distinct: a whole request head must arrive within ``header_timeout`` of its first
 byte (a new connection: of the accept), else 408 and close (slowloris); a body read may be silent
-for ``body_timeout``; an idle keep-alive connection lives ``keepalive_timeout``; each send may
-stall ``send_timeout``.
+for ``body_timeout``; an idle keep-alive connection lives ``keepalive_timeout``. Sending, the
+server may wait on a client for ``send_timeout`` at a time, and while it waits the response must
+move at ``min_send_rate`` bytes/s on average (see :meth:`Connection._wait_writable`), so a client
+that reads a little at a time cannot keep a worker for as long as it likes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import time
@@ -65,6 +68,8 @@ TURN: Final = 2
 RECV_SIZE: Final = 65536
 #: Reads shorter than this are copied to an object of their own size (see Connection._recv).
 SMALL_READ: Final = 4096
+#: A TLS send waits inside ``send()``; slices this big keep each call within the send budget.
+TLS_SEND_SLICE: Final = 65536
 #: A lingering worker answers the pool's call back only after this long (poll's smallest
 #: timeout): before, its own client's next request is usually on its way (under load it comes
 #: within a millisecond), and giving the connection up then costs a park and a wake for nothing
@@ -171,6 +176,11 @@ class Connection:
         #: Close after this many requests (``handle_request()`` serves exactly one).
         self.max_requests: Optional[int] = None
         self._timeout: Optional[float] = -1.0
+        # send pacing (see _wait_writable): bytes sent in all, the part already credited, and
+        # how long (seconds) the server may still wait on this client
+        self._sent_total = 0
+        self._credited = 0
+        self._send_budget = cfg.send_timeout
         # per-request state
         self._body_done = True
         self._continue_sent = False
@@ -336,6 +346,8 @@ class Connection:
         self._continue_sent = False
         self._body_received = 0
         self.trailers = ()
+        self._send_budget = self.config.send_timeout  # each response starts with a full budget
+        self._credited = self._sent_total
         if head.chunked or head.content_length:
             self._body_done = False
             on_first_read = self._send_continue if head.expect_continue else None
@@ -574,11 +586,47 @@ class Connection:
         finally:
             owner.linger_end()
 
+    def _wait_writable(self) -> None:
+        """Wait until the client takes more of the response; ``TimeoutError`` if it is too slow.
+
+        A budget of waiting time, like a token bucket: each response starts with
+        ``send_timeout`` seconds, every byte sent earns ``1 / min_send_rate`` seconds more (at
+        most ``send_timeout`` in all, so a fast start cannot bank time for a trickle later),
+        and waiting spends it. A client that reads slower than ``min_send_rate`` on average is
+        cut within about ``send_timeout / (1 - its rate / min_send_rate)`` seconds of waiting;
+        one that reads faster never runs out. Only time spent waiting on the client counts, so
+        a slow app (a trickling stream) is never blamed. With ``min_send_rate = 0`` any
+        progress restarts the clock: only a stall of ``send_timeout`` ends the response.
+        """
+        budget = self._budget()
+        started = time.monotonic()
+        ready = budget > 0 and self._poll(select.POLLOUT, budget)
+        self._send_budget = budget - (time.monotonic() - started)
+        if not ready:
+            raise TimeoutError(self._too_slow())
+
+    def _budget(self) -> float:
+        """Seconds the server may now wait on the client: what is left plus what the bytes
+        sent since the last look earned, capped at ``send_timeout`` (``_wait_writable``)."""
+        cfg = self.config
+        rate = cfg.min_send_rate
+        if not rate:
+            return cfg.send_timeout
+        earned = (self._sent_total - self._credited) / rate
+        self._credited = self._sent_total
+        return min(cfg.send_timeout, self._send_budget + earned)
+
+    def _too_slow(self) -> str:
+        if self.config.min_send_rate:
+            return (f"client read the response slower than min_send_rate "
+                    f"({self.config.min_send_rate} bytes/s) or stalled for "
+                    f"{self.config.send_timeout:g} seconds")
+        return f"send stalled for {self.config.send_timeout:g} seconds"
+
     def _send(self, data: bytes | memoryview) -> None:
-        """Send all of ``data`` within ``send_timeout`` (``TimeoutError`` past it)."""
+        """Send all of ``data``; ``TimeoutError`` when the client reads too slowly."""
         if self.tls:
-            self._settimeout(self.config.send_timeout)
-            self.sock.sendall(data)
+            self._send_tls(data)
             return
         self._settimeout(0.0)
         sock = self.sock
@@ -586,18 +634,39 @@ class Connection:
             sent = sock.send(data)
         except BlockingIOError:
             sent = 0
-        if sent == len(data):
+        self._sent_total += sent
+        size = len(data)
+        if sent == size:
             return
         view = memoryview(data)
-        deadline = time.monotonic() + self.config.send_timeout
-        while sent < len(data):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._poll(select.POLLOUT, remaining):
-                raise TimeoutError(f"send stalled for {self.config.send_timeout:g} seconds")
+        while sent < size:
+            self._wait_writable()
             try:
-                sent += sock.send(view[sent:])
+                progress = sock.send(view[sent:])
             except BlockingIOError:
-                pass
+                continue
+            sent += progress
+            self._sent_total += progress
+
+    def _send_tls(self, data: bytes | memoryview) -> None:
+        """``_send`` for TLS sockets, which wait inside ``send()``: a slice at a time, each
+        within what is left of the budget (the same rule as ``_wait_writable``)."""
+        view = memoryview(data)
+        sent = 0
+        while sent < len(view):
+            budget = self._budget()
+            if budget <= 0:
+                raise TimeoutError(self._too_slow())
+            self._settimeout(budget)
+            started = time.monotonic()
+            try:
+                progress = self.sock.send(view[sent : sent + TLS_SEND_SLICE])
+            except socket.timeout:
+                raise TimeoutError(self._too_slow()) from None
+            finally:
+                self._send_budget = budget - (time.monotonic() - started)
+            sent += progress
+            self._sent_total += progress
 
     def _sendv(self, parts: list[bytes]) -> None:
         """Send all of ``parts`` (plain TCP) with one ``sendmsg`` when the kernel takes it all."""
@@ -606,6 +675,7 @@ class Connection:
             sent = self.sock.sendmsg(parts)
         except BlockingIOError:
             sent = 0
+        self._sent_total += sent
         for part in parts:  # what is left, if anything, part by part
             if sent >= len(part):
                 sent -= len(part)
@@ -614,8 +684,26 @@ class Connection:
             sent = 0
 
     def _sendfile(self, file: Any, offset: int, count: int) -> int:
-        self._settimeout(self.config.send_timeout)
-        return self.sock.sendfile(file, offset, count)
+        """``os.sendfile`` (plain TCP) under the same pacing as ``_send``; the bytes sent."""
+        self._settimeout(0.0)
+        out = self.sock.fileno()
+        fd = file.fileno()
+        total = 0
+        try:
+            while total < count:
+                try:
+                    progress = os.sendfile(out, fd, offset + total, min(count - total, 1 << 30))
+                except BlockingIOError:
+                    self._wait_writable()
+                    continue
+                if not progress:  # the file is shorter than it was
+                    break
+                total += progress
+                self._sent_total += progress
+        finally:
+            if total and hasattr(file, "seek"):
+                file.seek(offset + total)  # as socket.sendfile leaves it
+        return total
 
     def _handshake(self) -> bool:
         remaining = self.accepted_at + self.config.header_timeout - time.monotonic()
