@@ -34,8 +34,11 @@ from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
     "CookieStore",
+    "MemoryRevocations",
     "MemoryStore",
+    "RedisRevocations",
     "RedisStore",
+    "Revocations",
     "Session",
     "SessionMiddleware",
     "SessionStore",
@@ -46,6 +49,8 @@ __all__ = [
 logger = logging.getLogger("wsgikit.sessions")
 
 ENVIRON_SESSION = "wsgikit.session"
+#: The session key that carries the middleware's own data (issue time, user and generation).
+META_KEY = "_wsgikit"
 DEFAULT_COOKIE_NAME = "session"
 DEFAULT_MAX_AGE = 14 * 24 * 3600
 
@@ -209,6 +214,50 @@ class CookieStore:
     """Marker for the default: the session data itself travels in the signed cookie."""
 
 
+class Revocations(Protocol):
+    """Per-user revocation counters: a session tied to a user (``Session.set_user``) records
+    the user's counter and stops loading once ``revoke(user)`` has moved it on."""
+
+    def generation(self, user: str) -> int: ...
+
+    def revoke(self, user: str) -> int: ...
+
+
+class MemoryRevocations:
+    """Revocation counters in this process's memory: one process only, reset on restart."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def generation(self, user: str) -> int:
+        return self._counters.get(user, 0)
+
+    def revoke(self, user: str) -> int:
+        """End every session of ``user`` (all devices, all copies); the new generation."""
+        with self._lock:
+            self._counters[user] = self._counters.get(user, 0) + 1
+            return self._counters[user]
+
+
+class RedisRevocations:
+    """Revocation counters in Redis (``INCR``), shared by every process: ``prefix + user``."""
+
+    def __init__(self, client: Any, *, prefix: str = "wsgikit:revoked:") -> None:
+        for method in ("get", "incr"):
+            if not callable(getattr(client, method, None)):
+                raise TypeError(f"client must be a redis.Redis-like object (no {method}())")
+        self.client = client
+        self.prefix = prefix
+
+    def generation(self, user: str) -> int:
+        raw = self.client.get(self.prefix + user)
+        return int(raw) if raw is not None else 0
+
+    def revoke(self, user: str) -> int:
+        return int(self.client.incr(self.prefix + user))
+
+
 class Session(MutableMapping[str, Any]):
     """The visitor's session: a dict of JSON values plus ``regenerate()`` and ``clear()``.
 
@@ -232,6 +281,9 @@ class Session(MutableMapping[str, Any]):
         self.modified = False
         self.new = data is None
         self.interrupted = False  # True: the store lost it mid-request; the change was dropped
+        self.issued_at: Optional[int] = None  # when it was created or regenerated (Unix time)
+        self.user: Optional[tuple[str, int]] = None  # set_user(): (user, revocation generation)
+        self._revocations: Optional[Revocations] = None
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -239,6 +291,8 @@ class Session(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"session keys must be str (JSON), not {type(key).__name__}")
+        if key == META_KEY:
+            raise KeyError(f"{META_KEY!r} is reserved for the session's own metadata")
         _to_json({key: value})  # fail here, at the line that stored it
         self._data[key] = value
         self.modified = True
@@ -258,12 +312,28 @@ class Session(MutableMapping[str, Any]):
         if self._data or self.sid is not None:
             self.modified = True
         self._data.clear()
+        self.user = None
+        self.issued_at = None
 
     def regenerate(self) -> None:
         """Keep the data under a new session id; call it on login (against session fixation)."""
         if self.sid is not None and self.old_sid is None:
             self.old_sid = self.sid
         self.sid = None
+        self.issued_at = None  # a new session: its absolute lifetime starts now
+        self.modified = True
+
+    def set_user(self, user: str) -> None:
+        """Tie the session to ``user``, so that ``revocations.revoke(user)`` (on logout,
+        password change, "log out everywhere") ends it and every copy of its cookie.
+
+        Needs ``SessionMiddleware(revocations=...)``.
+        """
+        if self._revocations is None:
+            raise RuntimeError("set_user() needs SessionMiddleware(revocations=...)")
+        if not isinstance(user, str) or not user:
+            raise TypeError("user must be a non-empty str")
+        self.user = (user, self._revocations.generation(user))
         self.modified = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -298,7 +368,7 @@ class SessionMiddleware:
         app: WSGIApplication,
         *,
         secret_keys: Sequence[Key],
-        store: Optional[SessionStore] = None,
+        store: Optional[SessionStore | CookieStore] = None,
         cookie_name: Optional[str] = None,
         max_age: int = DEFAULT_MAX_AGE,
         path: str = "/",
@@ -306,11 +376,26 @@ class SessionMiddleware:
         secure: Optional[bool] = None,
         samesite: str = "Lax",
         salt: str = "wsgikit.session",
+        absolute_max_age: Optional[int] = None,
+        revocations: Optional[Revocations] = None,
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI callable")
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
             raise ValueError(f"max_age must be a positive int (seconds), not {max_age!r}")
+        if absolute_max_age is not None and (
+            isinstance(absolute_max_age, bool)
+            or not isinstance(absolute_max_age, int)
+            or absolute_max_age <= 0
+        ):
+            raise ValueError(
+                f"absolute_max_age must be a positive int (seconds) or None, not "
+                f"{absolute_max_age!r}"
+            )
+        if revocations is not None:
+            for method in ("generation", "revoke"):
+                if not callable(getattr(revocations, method, None)):
+                    raise TypeError(f"revocations must have generation/revoke (no {method})")
         if store is not None and not isinstance(store, CookieStore):
             for method in ("load", "save", "update", "delete"):
                 if not callable(getattr(store, method, None)):
@@ -322,6 +407,8 @@ class SessionMiddleware:
         self.signer = Signer(secret_keys, salt=salt, max_age=max_age)
         self.explicit_name = cookie_name
         self.max_age = max_age
+        self.absolute_max_age = absolute_max_age
+        self.revocations = revocations
         self.cookie_options: dict[str, Any] = {
             "path": path,
             "domain": domain,
@@ -352,7 +439,7 @@ class SessionMiddleware:
             if self.store is None:
                 data = self.signer.loads(value)
                 if isinstance(data, dict):
-                    return Session(data)
+                    return self._accept(data, None)
                 return Session(problem="session cookie does not hold a JSON object")
             sid = self.signer.unsign(value)
         except ExpiredSignature:
@@ -362,7 +449,44 @@ class SessionMiddleware:
         stored = self.store.load(sid)
         if stored is None:
             return Session(problem="session id unknown to the store (expired or revoked)")
-        return Session(stored, sid=sid)
+        return self._accept(stored, sid)
+
+    def _accept(self, data: dict[str, Any], sid: Optional[str]) -> Session:
+        """A verified session, unless past its absolute lifetime or its user was revoked."""
+        meta = data.pop(META_KEY, None)
+        if not isinstance(meta, dict):
+            meta = {}
+        issued = meta.get("iat")
+        issued_at = issued if isinstance(issued, int) and not isinstance(issued, bool) else None
+        problem = None
+        if self.absolute_max_age is not None and (
+            issued_at is None or time.time() - issued_at > self.absolute_max_age
+        ):
+            problem = "session reached its absolute lifetime (log in again)"
+        user, generation = meta.get("uid"), meta.get("gen")
+        if problem is None and self.revocations is not None and user is not None:
+            if not isinstance(user, str) or self.revocations.generation(user) != generation:
+                problem = "session revoked (its user's sessions were ended)"
+        if problem is not None:
+            if sid is not None and self.store is not None:
+                self.store.delete(sid)
+            return Session(problem=problem)
+        session = Session(data, sid=sid)
+        session.issued_at = issued_at
+        if isinstance(user, str) and isinstance(generation, int):
+            session.user = (user, generation)
+        return session
+
+    def _pack(self, session: Session) -> dict[str, Any]:
+        """The session's data plus the middleware's metadata, as stored or signed."""
+        if session.issued_at is None:
+            session.issued_at = int(time.time())
+        meta: dict[str, Any] = {"iat": session.issued_at}
+        if session.user is not None:
+            meta["uid"], meta["gen"] = session.user
+        data = session.to_dict()
+        data[META_KEY] = meta
+        return data
 
     def _headers(self, session: Session, had_cookie: bool, secure: bool) -> Headers:
         if not session.modified:
@@ -378,12 +502,12 @@ class SessionMiddleware:
             header = build_delete_cookie(name, secure=secure, **self.cookie_options)
             return [("Set-Cookie", header)]
         if self.store is None:
-            value = self.signer.dumps(session.to_dict())
+            value = self.signer.dumps(self._pack(session))
         elif session.sid is None:
             session.sid = secrets.token_urlsafe(32)
-            self.store.save(session.sid, session.to_dict(), self.max_age)
+            self.store.save(session.sid, self._pack(session), self.max_age)
             value = self.signer.sign(session.sid)
-        elif self.store.update(session.sid, session.to_dict(), self.max_age):
+        elif self.store.update(session.sid, self._pack(session), self.max_age):
             value = self.signer.sign(session.sid)
         else:
             # Deleted while this request ran (a logout or login elsewhere, or expiry): never
@@ -414,6 +538,7 @@ class SessionMiddleware:
             session = self._load(value)
             if not session.new:
                 break
+        session._revocations = self.revocations
         environ[ENVIRON_SESSION] = session
 
         def add_cookie(status: str, headers: Headers) -> tuple[str, Headers]:

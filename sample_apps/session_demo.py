@@ -9,10 +9,15 @@ Routes (relative to where it is mounted):
 - ``GET /prefs/``: sets ``theme``, a JavaScript-readable cookie scoped to ``Path=<mount>/prefs/``.
 - ``GET /cookies`` and ``GET /prefs/cookies``: the cookie names this request carried, as JSON.
 
+Sessions live on the server (``MemoryStore`` by default; pass ``store=RedisStore(...)`` for
+several processes): the cookie holds only a signed id, so logging out deletes the session and
+every copy of the cookie dies with it. (With ``CookieStore`` a copied cookie would stay valid
+until it expires.) Sessions also end ``ABSOLUTE_LIFETIME`` after login, however active.
+
 Key rotation: ``make_app(secret_keys=[new, old])`` signs with ``new`` and still accepts
-sessions signed with ``old``; the page says which key signed the session it received. Set
-``WSGIKIT_DEMO_KEYS`` (comma-separated, newest first) to keep sessions across restarts;
-otherwise a random key is made at start-up.
+cookies signed with ``old``; the page says which key signed the cookie it received. Set
+``WSGIKIT_DEMO_KEYS`` (comma-separated, newest first) to keep keys across restarts; otherwise
+a random key is made at start-up.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from urllib.parse import parse_qs
 from middleware._wsgi import local_redirect
 from middleware.cookies import CookieMiddleware, RequestCookies, ResponseCookies
 from middleware.csrf import CSRFMiddleware, csrf_token, rotate_token
-from middleware.sessions import Session, SessionMiddleware, SessionStore
+from middleware.sessions import CookieStore, MemoryStore, Session, SessionMiddleware, SessionStore
 from middleware.signing import InvalidSignature, Key, Signer
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+ABSOLUTE_LIFETIME = 12 * 3600  # a login lasts at most this long, however active
 MAX_FORM_BYTES = 4096
 
 
@@ -81,7 +87,7 @@ class SessionDemo:
             return "none (no session cookie yet)"
         for name, signer in zip(self.key_names, self.signers):
             try:
-                signer.loads(value)
+                signer.unsign(value)  # a signed id or (cookie store) signed data
             except InvalidSignature:
                 continue
             return name
@@ -176,12 +182,13 @@ class SessionDemo:
 def make_app(
     secret_keys: Optional[Sequence[Key]] = None,
     *,
-    store: Optional[SessionStore] = None,
+    store: Optional[SessionStore | CookieStore] = None,
     secure: Optional[bool] = None,
 ) -> WSGIApplication:
     """The demo wrapped in SessionMiddleware (outermost), CookieMiddleware and CSRFMiddleware.
 
-    ``secret_keys`` is newest first; by default a random key (sessions end at restart).
+    ``secret_keys`` is newest first; by default a random key. ``store`` defaults to a
+    ``MemoryStore`` (sessions end at restart); ``CookieStore()`` puts them in the cookie.
     """
     if secret_keys is None:
         env_keys = os.environ.get("WSGIKIT_DEMO_KEYS", "")
@@ -192,7 +199,13 @@ def make_app(
     session_signers = [Signer([key], salt="wsgikit.session") for key in keys]
     demo = SessionDemo(names, session_signers)
     inner: WSGIApplication = CookieMiddleware(CSRFMiddleware(demo))
-    sessions = SessionMiddleware(inner, secret_keys=keys, store=store, secure=secure)
+    sessions = SessionMiddleware(
+        inner,
+        secret_keys=keys,
+        store=MemoryStore() if store is None else store,
+        secure=secure,
+        absolute_max_age=ABSOLUTE_LIFETIME,
+    )
     demo.cookie_name = lambda https: sessions.cookie_name(https if secure is None else secure)
     return sessions
 

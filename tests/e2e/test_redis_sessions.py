@@ -41,7 +41,9 @@ def test_sessions_live_in_redis_with_ttl(redis_url: str) -> None:
     assert client.get("/").json["data"] == {"n": 2}
     keys = store.client.keys("wsgikit:session:*")
     assert len(keys) == 1
-    assert json.loads(store.client.get(keys[0])) == {"n": 2}
+    stored = json.loads(store.client.get(keys[0]))
+    assert stored.pop("_wsgikit")["iat"] > 0  # the middleware's metadata: the issue time
+    assert stored == {"n": 2}
     assert 0 < store.client.ttl(keys[0]) <= 300
     # The cookie holds only a signed id, not the data.
     assert "eyJu" not in client.cookies["session"]
