@@ -12,10 +12,11 @@ no worker.
 
 Timeouts, all distinct: a whole request head must arrive within ``header_timeout`` of its first
 byte (a new connection: of the accept), else 408 and close (slowloris); a body read may be silent
-for ``body_timeout``; an idle keep-alive connection lives ``keepalive_timeout``. Sending, the
-server may wait on a client for ``send_timeout`` at a time, and while it waits the response must
-move at ``min_send_rate`` bytes/s on average (see :meth:`Connection._wait_writable`), so a client
-that reads a little at a time cannot keep a worker for as long as it likes.
+for ``body_timeout`` and must arrive at ``min_body_rate`` bytes/s on average while the server
+waits for it; an idle keep-alive connection lives ``keepalive_timeout``. Sending, the server may
+wait on a client for ``send_timeout`` at a time, and the response must move at ``min_send_rate``
+bytes/s on average while it waits. Both averages are :class:`~wsgikit.pacing.Pace` budgets, so a
+client that sends or reads a little at a time cannot keep a worker for as long as it likes.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from wsgikit.http11 import (
     continue_response,
     error_response,
 )
+from wsgikit.pacing import Pace
 
 if TYPE_CHECKING:
     from wsgikit.config import ServerConfig
@@ -176,11 +178,9 @@ class Connection:
         #: Close after this many requests (``handle_request()`` serves exactly one).
         self.max_requests: Optional[int] = None
         self._timeout: Optional[float] = -1.0
-        # send pacing (see _wait_writable): bytes sent in all, the part already credited, and
-        # how long (seconds) the server may still wait on this client
-        self._sent_total = 0
-        self._credited = 0
-        self._send_budget = cfg.send_timeout
+        # how long the server may still wait on this client, each way (wsgikit.pacing)
+        self._send_pace = Pace(cfg.send_timeout, cfg.min_send_rate)
+        self._body_pace = Pace(cfg.body_timeout, cfg.min_body_rate)
         # per-request state
         self._body_done = True
         self._continue_sent = False
@@ -346,8 +346,8 @@ class Connection:
         self._continue_sent = False
         self._body_received = 0
         self.trailers = ()
-        self._send_budget = self.config.send_timeout  # each response starts with a full budget
-        self._credited = self._sent_total
+        self._send_pace.reset()  # each request and response starts with a full budget
+        self._body_pace.reset()
         if head.chunked or head.content_length:
             self._body_done = False
             on_first_read = self._send_continue if head.expect_continue else None
@@ -459,19 +459,30 @@ class Connection:
                 self.trailers = event.headers  # type: ignore[union-attr]
                 continue
             if event is NEED_DATA:
+                pace = self._body_pace
+                allowance = pace.allowance()
+                started = time.monotonic()
                 try:
-                    received = self._recv_within(self.config.body_timeout)
+                    received = self._recv_within(allowance) if allowance > 0 else None
                 except OSError as exc:
                     raise ClientDisconnected(f"client went away mid-body: {exc}") from exc
+                finally:
+                    pace.spend(time.monotonic() - started)
                 if received is None:
-                    raise RequestTimeout(
-                        f"no request body bytes for {self.config.body_timeout:g} seconds"
-                    )
+                    raise RequestTimeout(self._body_too_slow())
                 if not received:
                     raise ClientDisconnected("client closed the connection mid-body")
+                pace.moved += len(received)
                 parser.feed(received)
                 continue
             raise ProtocolError(f"unexpected parser event {event!r} inside a body")
+
+    def _body_too_slow(self) -> str:
+        cfg = self.config
+        if cfg.min_body_rate:
+            return (f"request body slower than min_body_rate ({cfg.min_body_rate} bytes/s) "
+                    f"or silent for {cfg.body_timeout:g} seconds")
+        return f"no request body bytes for {cfg.body_timeout:g} seconds"
 
     def _drain(self, wsgi_input: BodyInput) -> bool:
         """Read and discard the body the app left unread, up to ``max_drain_bytes``."""
@@ -587,34 +598,15 @@ class Connection:
             owner.linger_end()
 
     def _wait_writable(self) -> None:
-        """Wait until the client takes more of the response; ``TimeoutError`` if it is too slow.
-
-        A budget of waiting time, like a token bucket: each response starts with
-        ``send_timeout`` seconds, every byte sent earns ``1 / min_send_rate`` seconds more (at
-        most ``send_timeout`` in all, so a fast start cannot bank time for a trickle later),
-        and waiting spends it. A client that reads slower than ``min_send_rate`` on average is
-        cut within about ``send_timeout / (1 - its rate / min_send_rate)`` seconds of waiting;
-        one that reads faster never runs out. Only time spent waiting on the client counts, so
-        a slow app (a trickling stream) is never blamed. With ``min_send_rate = 0`` any
-        progress restarts the clock: only a stall of ``send_timeout`` ends the response.
-        """
-        budget = self._budget()
+        """Wait until the client takes more of the response, within the send pace's allowance
+        (``wsgikit.pacing``); ``TimeoutError`` when the client reads too slowly."""
+        pace = self._send_pace
+        allowance = pace.allowance()
         started = time.monotonic()
-        ready = budget > 0 and self._poll(select.POLLOUT, budget)
-        self._send_budget = budget - (time.monotonic() - started)
+        ready = allowance > 0 and self._poll(select.POLLOUT, allowance)
+        pace.spend(time.monotonic() - started)
         if not ready:
             raise TimeoutError(self._too_slow())
-
-    def _budget(self) -> float:
-        """Seconds the server may now wait on the client: what is left plus what the bytes
-        sent since the last look earned, capped at ``send_timeout`` (``_wait_writable``)."""
-        cfg = self.config
-        rate = cfg.min_send_rate
-        if not rate:
-            return cfg.send_timeout
-        earned = (self._sent_total - self._credited) / rate
-        self._credited = self._sent_total
-        return min(cfg.send_timeout, self._send_budget + earned)
 
     def _too_slow(self) -> str:
         if self.config.min_send_rate:
@@ -630,11 +622,12 @@ class Connection:
             return
         self._settimeout(0.0)
         sock = self.sock
+        pace = self._send_pace
         try:
             sent = sock.send(data)
         except BlockingIOError:
             sent = 0
-        self._sent_total += sent
+        pace.moved += sent
         size = len(data)
         if sent == size:
             return
@@ -646,27 +639,28 @@ class Connection:
             except BlockingIOError:
                 continue
             sent += progress
-            self._sent_total += progress
+            pace.moved += progress
 
     def _send_tls(self, data: bytes | memoryview) -> None:
         """``_send`` for TLS sockets, which wait inside ``send()``: a slice at a time, each
-        within what is left of the budget (the same rule as ``_wait_writable``)."""
+        within the send pace's allowance."""
+        pace = self._send_pace
         view = memoryview(data)
         sent = 0
         while sent < len(view):
-            budget = self._budget()
-            if budget <= 0:
+            allowance = pace.allowance()
+            if allowance <= 0:
                 raise TimeoutError(self._too_slow())
-            self._settimeout(budget)
+            self._settimeout(allowance)
             started = time.monotonic()
             try:
                 progress = self.sock.send(view[sent : sent + TLS_SEND_SLICE])
             except socket.timeout:
                 raise TimeoutError(self._too_slow()) from None
             finally:
-                self._send_budget = budget - (time.monotonic() - started)
+                pace.spend(time.monotonic() - started)
             sent += progress
-            self._sent_total += progress
+            pace.moved += progress
 
     def _sendv(self, parts: list[bytes]) -> None:
         """Send all of ``parts`` (plain TCP) with one ``sendmsg`` when the kernel takes it all."""
@@ -675,7 +669,7 @@ class Connection:
             sent = self.sock.sendmsg(parts)
         except BlockingIOError:
             sent = 0
-        self._sent_total += sent
+        self._send_pace.moved += sent
         for part in parts:  # what is left, if anything, part by part
             if sent >= len(part):
                 sent -= len(part)
@@ -699,7 +693,7 @@ class Connection:
                 if not progress:  # the file is shorter than it was
                     break
                 total += progress
-                self._sent_total += progress
+                self._send_pace.moved += progress
         finally:
             if total and hasattr(file, "seek"):
                 file.seek(offset + total)  # as socket.sendfile leaves it
