@@ -14,7 +14,13 @@ from typing import Any, Callable
 
 import pytest
 
-from middleware.sessions import MemoryStore, RedisStore, SessionMiddleware, get_session
+from middleware.sessions import (
+    MemoryRevocations,
+    MemoryStore,
+    RedisStore,
+    SessionMiddleware,
+    get_session,
+)
 from tests.support.live import LiveServer
 
 KEY = "k" * 32
@@ -23,9 +29,10 @@ KEY = "k" * 32
 class RaceApp:
     """/login, /logout, /whoami, and /slow: reads the session, waits for ``release``, writes."""
 
-    def __init__(self) -> None:
+    def __init__(self, revocations: Any = None) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.revocations = revocations
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         session = get_session(environ)
@@ -33,7 +40,11 @@ class RaceApp:
         if path == "/login":
             session.regenerate()
             session["user"] = "alice"
+            if self.revocations is not None:
+                session.set_user("alice")
         elif path == "/logout":
+            if self.revocations is not None:
+                self.revocations.revoke("alice")
             session.clear()
         elif path == "/slow":
             self.entered.set()
@@ -111,3 +122,28 @@ def test_regenerate_race_does_not_revive_the_old_id(live_server: Callable[..., L
     app.release.set()
     slow.join(10)
     assert len(store) == 1  # only the logged-in session; the pre-login id was not re-created
+
+
+def test_cookie_store_logout_with_revocations_survives_a_late_response(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    """With the cookie store the late response *does* carry the old session back to the
+    browser (there is no server state to refuse the write); a revocation counter bumped at
+    logout makes that cookie worthless."""
+    revocations = MemoryRevocations()
+    app = RaceApp(revocations)
+    srv = live_server(SessionMiddleware(app, secret_keys=[KEY], revocations=revocations),
+                      threads=4)
+    cookie = cookie_of(request(srv, "/login")[1])
+    slow_result: dict[str, Any] = {}
+    slow = threading.Thread(
+        target=lambda: slow_result.update(zip(("data", "cookies"), request(srv, "/slow", cookie)))
+    )
+    slow.start()
+    assert app.entered.wait(10)
+    request(srv, "/logout", cookie)
+    app.release.set()
+    slow.join(10)
+    late = cookie_of(slow_result["cookies"])  # what the browser now holds
+    data, _ = request(srv, "/whoami", late)
+    assert data == {"user": None}
