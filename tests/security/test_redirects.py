@@ -15,11 +15,14 @@ from sample_apps.session_demo import make_app
 from tests.support.live import LiveServer
 from tests.support.rawhttp import exchange
 
+HEADERS = ["x-forwarded-for", "x-forwarded-prefix"]
+
 
 def behind_proxy(app: Any) -> ProxyHeadersMiddleware:
     """The app as deployed behind a proxy trusted to set X-Forwarded-Prefix."""
-    return ProxyHeadersMiddleware(app, trusted="127.0.0.1",
-                                  headers=["x-forwarded-for", "x-forwarded-prefix"])
+    return ProxyHeadersMiddleware(app, trusted="127.0.0.1", headers=HEADERS)
+
+
 
 
 EVIL_PREFIXES = ["/%2Fevil.com", "/%5Cevil.com", "/%2F%2Fevil.com", "/%5C%5Cevil.com",
@@ -82,3 +85,24 @@ def test_session_demo_logout_redirect_stays_on_site(
     assert res.status == 303, (res.status, res.body)
     location = res.header("location") or ""
     assert location.startswith("/") and not _offsite(location), location
+
+
+@pytest.mark.parametrize("prefix", EVIL_PREFIXES)
+def test_the_servers_trusted_proxy_option_refuses_the_same_prefixes(
+    live_server: Callable[..., LiveServer], site: Path, prefix: str
+) -> None:
+    """``wsgikit serve --trusted-proxy`` wraps the app in ``ops.TrustedProxies``: the same rule
+    (wsgikit.forwarded) applies there."""
+    from wsgikit.ops import TrustedProxies
+
+    app = TrustedProxies(StaticFilesMiddleware(directory=str(site), prefix=""),
+                         trusted=["127.0.0.1"], headers=HEADERS)
+    srv = live_server(app)
+    res = _get(srv, "/docs", prefix)
+    assert res.status == 301
+    assert res.header("location") == "/docs/"  # the hostile prefix was ignored
+
+
+def test_an_ordinary_prefix_still_works(live_server: Callable[..., LiveServer], site: Path) -> None:
+    srv = live_server(behind_proxy(StaticFilesMiddleware(directory=str(site), prefix="")))
+    assert _get(srv, "/docs", "/my%20app/").header("location") == "/my%20app/docs/"
