@@ -1,10 +1,12 @@
 """Sessions: a dict per visitor, kept in a signed cookie (default), in memory or in Redis.
 
 The default store puts the whole session in the cookie as signed JSON (never pickle: a leaked
-key must not mean code execution, CVE-2013-7489). Such a session is readable by the client and
-cannot be revoked before it expires; use ``MemoryStore`` (one process) or ``RedisStore`` when
-that matters or when the data outgrows a cookie (a clear ``SessionTooLarge`` says so). With a
-server-side store the cookie carries only a random, signed session id.
+key must not mean code execution, CVE-2013-7489). Such a session is readable by the client, and
+logging out only clears the browser's copy: a copied cookie works until it expires, unless
+``absolute_max_age`` bounds it and per-user ``revocations`` end it. Keep logins in
+``MemoryStore`` (one process) or ``RedisStore``, where logout deletes the session itself (and
+when the data outgrows a cookie: a clear ``SessionTooLarge`` says so). With a server-side store
+the cookie carries only a random, signed session id.
 
 The cookie is sent only when the session changed, so a read-only request costs no Set-Cookie.
 Call ``regenerate()`` when the user logs in (a new id defeats session fixation) and ``clear()``
@@ -360,7 +362,9 @@ class SessionMiddleware:
     HttpOnly, SameSite=Lax, Path=/, Secure on https (``secure=True`` forces it), Max-Age
     ``max_age`` (14 days), which is also the signature/store expiry. ``secret_keys`` are newest
     first: sessions signed with an older key still load and are re-signed with the newest key
-    when next changed.
+    when next changed. ``absolute_max_age`` (seconds) ends a session that long after its
+    creation or ``regenerate()``, however often it was re-signed; ``revocations`` (with
+    ``Session.set_user``) lets the app end every session of a user at once.
     """
 
     def __init__(
