@@ -53,6 +53,16 @@ class ClosingIterator:
                 callback()
 
 
+def local_redirect(path: str) -> str:
+    """``path`` made safe as a same-site ``Location``: it starts with exactly one ``/``.
+
+    Browsers read ``//evil.com`` and ``/\\evil.com`` as another host, so a leading run of
+    slashes and backslashes (from SCRIPT_NAME or PATH_INFO) becomes a single ``/``.
+    """
+    rest = path.lstrip("/\\")
+    return "/" + rest
+
+
 def close_iterable(iterable: Iterable[bytes]) -> None:
     """Call ``iterable.close()`` when it has one (PEP 3333's rule for consumers)."""
     close = getattr(iterable, "close", None)

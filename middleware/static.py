@@ -15,7 +15,7 @@ from wsgiref.util import FileWrapper
 from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
 from werkzeug.security import safe_join
 
-from middleware._wsgi import Headers, add_vary, encoding_quality, plain_response
+from middleware._wsgi import Headers, add_vary, encoding_quality, local_redirect, plain_response
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Names Windows maps to devices whatever the directory or extension (CVE-2025-66221).
@@ -104,7 +104,7 @@ class StaticFilesMiddleware:
         if add_slash and method in ("GET", "HEAD"):
             # A directory with an index: its relative links only work below a trailing slash.
             location = quote(
-                (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") + "/")
+                local_redirect(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") + "/")
                 .encode("latin-1"), safe="/;=,@:!$&'()*+~",
             )
             if environ.get("QUERY_STRING"):

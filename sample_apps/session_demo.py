@@ -9,10 +9,15 @@ Routes (relative to where it is mounted):
 - ``GET /prefs/``: sets ``theme``, a JavaScript-readable cookie scoped to ``Path=<mount>/prefs/``.
 - ``GET /cookies`` and ``GET /prefs/cookies``: the cookie names this request carried, as JSON.
 
+Sessions live on the server (``MemoryStore`` by default; pass ``store=RedisStore(...)`` for
+several processes): the cookie holds only a signed id, so logging out deletes the session and
+every copy of the cookie dies with it. (With ``CookieStore`` a copied cookie would stay valid
+until it expires.) Sessions also end ``ABSOLUTE_LIFETIME`` after login, however active.
+
 Key rotation: ``make_app(secret_keys=[new, old])`` signs with ``new`` and still accepts
-sessions signed with ``old``; the page says which key signed the session it received. Set
-``WSGIKIT_DEMO_KEYS`` (comma-separated, newest first) to keep sessions across restarts;
-otherwise a random key is made at start-up.
+cookies signed with ``old``; the page says which key signed the cookie it received. Set
+``WSGIKIT_DEMO_KEYS`` (comma-separated, newest first) to keep keys across restarts; otherwise
+a random key is made at start-up.
 """
 
 from __future__ import annotations
@@ -22,17 +27,19 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Optional
 from urllib.parse import parse_qs
 
+from middleware._wsgi import local_redirect
 from middleware.cookies import CookieMiddleware, RequestCookies, ResponseCookies
 from middleware.csrf import CSRFMiddleware, csrf_token, rotate_token
-from middleware.sessions import Session, SessionMiddleware, SessionStore
+from middleware.sessions import CookieStore, MemoryStore, Session, SessionMiddleware, SessionStore
 from middleware.signing import InvalidSignature, Key, Signer
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+ABSOLUTE_LIFETIME = 12 * 3600  # a login lasts at most this long, however active
 MAX_FORM_BYTES = 4096
 
 
@@ -71,14 +78,16 @@ class SessionDemo:
     def __init__(self, key_names: Sequence[str], signers: Sequence[Signer]) -> None:
         self.key_names = list(key_names)
         self.signers = list(signers)  # one per key, to tell which one signed a cookie
+        self.cookie_name: Callable[[bool], str] = lambda secure: "session"  # set by make_app
 
-    def _which_key(self, cookies: RequestCookies) -> str:
-        value = cookies.get("session")
+    def _which_key(self, environ: WSGIEnvironment) -> str:
+        secure = environ.get("wsgi.url_scheme") == "https"
+        value = environ["wsgikit.cookies"].get(self.cookie_name(secure))
         if value is None:
             return "none (no session cookie yet)"
         for name, signer in zip(self.key_names, self.signers):
             try:
-                signer.loads(value)
+                signer.unsign(value)  # a signed id or (cookie store) signed data
             except InvalidSignature:
                 continue
             return name
@@ -89,7 +98,7 @@ class SessionDemo:
         token = html.escape(csrf_token(environ))
         user = session.get("user")
         count = session.get("count", 0)
-        signed_by = html.escape(self._which_key(environ["wsgikit.cookies"]))
+        signed_by = html.escape(self._which_key(environ))
         if user:
             greeting = f'<p id="greeting">Logged in as <b>{html.escape(user)}</b>.</p>'
             form = (
@@ -122,6 +131,7 @@ class SessionDemo:
         session: Session = environ["wsgikit.session"]
         cookies: RequestCookies = environ["wsgikit.cookies"]
         base = environ.get("SCRIPT_NAME", "")
+        home = [("Location", local_redirect(base + "/"))]
         if path == "/" and method in ("GET", "HEAD"):
             session["count"] = int(session.get("count", 0)) + 1
             return _respond(start_response, "200 OK", self._page(environ, session))
@@ -137,10 +147,10 @@ class SessionDemo:
             session.regenerate()  # a new session id: a planted one is useless now
             rotate_token(environ)
             session["user"] = username
-            return _respond(start_response, "303 See Other", "", extra=[("Location", base + "/")])
+            return _respond(start_response, "303 See Other", "", extra=home)
         if path == "/logout" and method == "POST":
             session.clear()
-            return _respond(start_response, "303 See Other", "", extra=[("Location", base + "/")])
+            return _respond(start_response, "303 See Other", "", extra=home)
         if path == "/prefs/" and method in ("GET", "HEAD"):
             response_cookies: ResponseCookies = environ["wsgikit.response_cookies"]
             # Readable by JavaScript on purpose (a UI preference), and only under /prefs/.
@@ -172,12 +182,13 @@ class SessionDemo:
 def make_app(
     secret_keys: Optional[Sequence[Key]] = None,
     *,
-    store: Optional[SessionStore] = None,
+    store: Optional[SessionStore | CookieStore] = None,
     secure: Optional[bool] = None,
 ) -> WSGIApplication:
     """The demo wrapped in SessionMiddleware (outermost), CookieMiddleware and CSRFMiddleware.
 
-    ``secret_keys`` is newest first; by default a random key (sessions end at restart).
+    ``secret_keys`` is newest first; by default a random key. ``store`` defaults to a
+    ``MemoryStore`` (sessions end at restart); ``CookieStore()`` puts them in the cookie.
     """
     if secret_keys is None:
         env_keys = os.environ.get("WSGIKIT_DEMO_KEYS", "")
@@ -186,10 +197,17 @@ def make_app(
         keys = list(secret_keys)
     names = ["newest"] + [f"older #{i}" for i in range(1, len(keys))]
     session_signers = [Signer([key], salt="wsgikit.session") for key in keys]
-    inner: WSGIApplication = SessionDemo(names, session_signers)
-    inner = CSRFMiddleware(inner)
-    inner = CookieMiddleware(inner)
-    return SessionMiddleware(inner, secret_keys=keys, store=store, secure=secure)
+    demo = SessionDemo(names, session_signers)
+    inner: WSGIApplication = CookieMiddleware(CSRFMiddleware(demo))
+    sessions = SessionMiddleware(
+        inner,
+        secret_keys=keys,
+        store=MemoryStore() if store is None else store,
+        secure=secure,
+        absolute_max_age=ABSOLUTE_LIFETIME,
+    )
+    demo.cookie_name = lambda https: sessions.cookie_name(https if secure is None else secure)
+    return sessions
 
 
 app = make_app()

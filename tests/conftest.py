@@ -1,4 +1,4 @@
-"""Shared fixtures: the external-program rule and the live-server factory.
+"""Shared fixtures: the external-program rule, the live-server factory and a redis-server.
 
 External programs (curl, nginx, redis-server, wrk, chromium) are a *skip with a reason* locally
 when absent, and a *failure* under ``CI=true``, where ``make test`` installs them.
@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -68,3 +72,51 @@ def live_server() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in reversed(started):
         server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server (no persistence) on 127.0.0.1; stopped by PID at the end."""
+    program = require_program("redis-server")
+    redis = require_module("redis")
+    for _attempt in range(3):  # another process may take the port between probe and bind
+        port = free_port()
+        log = (tmp_path / f"redis-{port}.log").open("wb")
+        proc = subprocess.Popen(
+            [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--dir", str(tmp_path)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        ready = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ready = bool(client.ping())
+                break
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        if ready:
+            try:
+                yield f"redis://127.0.0.1:{port}/0"
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+                log.close()
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        log.close()
+    pytest.fail(f"redis-server did not answer PING; see {tmp_path}")

@@ -32,6 +32,7 @@ COMPILED = (
     "wsgikit/http11/writer.py",
     "wsgikit/environ.py",
     "wsgikit/gateway.py",
+    "wsgikit/pacing.py",
     "wsgikit/connection.py",
     "wsgikit/workers.py",
     "wsgikit/keepalive.py",

@@ -274,6 +274,13 @@ class ServerConfig:
     body_timeout: float = _setting(
         30.0, _to_float, "longest silence while reading a request body"
     )
+    min_body_rate: int = _setting(
+        500,
+        _to_size,
+        "bytes/s a request body must arrive at, on average over the server's waits (after a "
+        "body_timeout grace), else 408: a trickled upload cannot hold a worker for ever; 0 "
+        "turns it off (Apache mod_reqtimeout's MinRate)",
+    )
     keepalive_timeout: float = _setting(
         5.0, _to_float, "how long an idle keep-alive connection is kept (nginx 75, gunicorn 2)"
     )
@@ -285,6 +292,13 @@ class ServerConfig:
     )
     send_timeout: float = _setting(
         30.0, _to_float, "longest a client may stall reading our response"
+    )
+    min_send_rate: int = _setting(
+        1024,
+        _to_size,
+        "bytes/s a client must read our response at, on average over the server's waits "
+        "(after a send_timeout grace): a slow reader cannot hold a worker for ever; 0 turns "
+        "it off. 1 KiB/s cuts slow-read attacks, never an honest slow link",
     )
     graceful_timeout: float = _setting(
         30.0, _to_float, "on shutdown, how long in-flight requests may finish"
@@ -392,6 +406,9 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.max_drain_bytes < 0:
             raise ConfigError("max_drain_bytes must be 0 or more")
+        for name in ("min_send_rate", "min_body_rate"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (off) or more bytes/s")
         if self.keepalive_linger < 0:
             raise ConfigError("keepalive_linger must be 0 or more")
         if self.graceful_timeout < 0:

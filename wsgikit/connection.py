@@ -12,13 +12,17 @@ no worker.
 
 Timeouts, all distinct: a whole request head must arrive within ``header_timeout`` of its first
 byte (a new connection: of the accept), else 408 and close (slowloris); a body read may be silent
-for ``body_timeout``; an idle keep-alive connection lives ``keepalive_timeout``; each send may
-stall ``send_timeout``.
+for ``body_timeout`` and must arrive at ``min_body_rate`` bytes/s on average while the server
+waits for it; an idle keep-alive connection lives ``keepalive_timeout``. Sending, the server may
+wait on a client for ``send_timeout`` at a time, and the response must move at ``min_send_rate``
+bytes/s on average while it waits. Both averages are :class:`~wsgikit.pacing.Pace` budgets, so a
+client that sends or reads a little at a time cannot keep a worker for as long as it likes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import time
@@ -40,6 +44,7 @@ from wsgikit.http11 import (
     continue_response,
     error_response,
 )
+from wsgikit.pacing import Pace
 
 if TYPE_CHECKING:
     from wsgikit.config import ServerConfig
@@ -65,6 +70,8 @@ TURN: Final = 2
 RECV_SIZE: Final = 65536
 #: Reads shorter than this are copied to an object of their own size (see Connection._recv).
 SMALL_READ: Final = 4096
+#: A TLS send waits inside ``send()``; slices this big keep each call within the send budget.
+TLS_SEND_SLICE: Final = 65536
 #: A lingering worker answers the pool's call back only after this long (poll's smallest
 #: timeout): before, its own client's next request is usually on its way (under load it comes
 #: within a millisecond), and giving the connection up then costs a park and a wake for nothing
@@ -171,6 +178,9 @@ class Connection:
         #: Close after this many requests (``handle_request()`` serves exactly one).
         self.max_requests: Optional[int] = None
         self._timeout: Optional[float] = -1.0
+        # how long the server may still wait on this client, each way (wsgikit.pacing)
+        self._send_pace = Pace(cfg.send_timeout, cfg.min_send_rate)
+        self._body_pace = Pace(cfg.body_timeout, cfg.min_body_rate)
         # per-request state
         self._body_done = True
         self._continue_sent = False
@@ -336,6 +346,8 @@ class Connection:
         self._continue_sent = False
         self._body_received = 0
         self.trailers = ()
+        self._send_pace.reset()  # each request and response starts with a full budget
+        self._body_pace.reset()
         if head.chunked or head.content_length:
             self._body_done = False
             on_first_read = self._send_continue if head.expect_continue else None
@@ -447,19 +459,30 @@ class Connection:
                 self.trailers = event.headers  # type: ignore[union-attr]
                 continue
             if event is NEED_DATA:
+                pace = self._body_pace
+                allowance = pace.allowance()
+                started = time.monotonic()
                 try:
-                    received = self._recv_within(self.config.body_timeout)
+                    received = self._recv_within(allowance) if allowance > 0 else None
                 except OSError as exc:
                     raise ClientDisconnected(f"client went away mid-body: {exc}") from exc
+                finally:
+                    pace.spend(time.monotonic() - started)
                 if received is None:
-                    raise RequestTimeout(
-                        f"no request body bytes for {self.config.body_timeout:g} seconds"
-                    )
+                    raise RequestTimeout(self._body_too_slow())
                 if not received:
                     raise ClientDisconnected("client closed the connection mid-body")
+                pace.moved += len(received)
                 parser.feed(received)
                 continue
             raise ProtocolError(f"unexpected parser event {event!r} inside a body")
+
+    def _body_too_slow(self) -> str:
+        cfg = self.config
+        if cfg.min_body_rate:
+            return (f"request body slower than min_body_rate ({cfg.min_body_rate} bytes/s) "
+                    f"or silent for {cfg.body_timeout:g} seconds")
+        return f"no request body bytes for {cfg.body_timeout:g} seconds"
 
     def _drain(self, wsgi_input: BodyInput) -> bool:
         """Read and discard the body the app left unread, up to ``max_drain_bytes``."""
@@ -574,30 +597,70 @@ class Connection:
         finally:
             owner.linger_end()
 
+    def _wait_writable(self) -> None:
+        """Wait until the client takes more of the response, within the send pace's allowance
+        (``wsgikit.pacing``); ``TimeoutError`` when the client reads too slowly."""
+        pace = self._send_pace
+        allowance = pace.allowance()
+        started = time.monotonic()
+        ready = allowance > 0 and self._poll(select.POLLOUT, allowance)
+        pace.spend(time.monotonic() - started)
+        if not ready:
+            raise TimeoutError(self._too_slow())
+
+    def _too_slow(self) -> str:
+        if self.config.min_send_rate:
+            return (f"client read the response slower than min_send_rate "
+                    f"({self.config.min_send_rate} bytes/s) or stalled for "
+                    f"{self.config.send_timeout:g} seconds")
+        return f"send stalled for {self.config.send_timeout:g} seconds"
+
     def _send(self, data: bytes | memoryview) -> None:
-        """Send all of ``data`` within ``send_timeout`` (``TimeoutError`` past it)."""
+        """Send all of ``data``; ``TimeoutError`` when the client reads too slowly."""
         if self.tls:
-            self._settimeout(self.config.send_timeout)
-            self.sock.sendall(data)
+            self._send_tls(data)
             return
         self._settimeout(0.0)
         sock = self.sock
+        pace = self._send_pace
         try:
             sent = sock.send(data)
         except BlockingIOError:
             sent = 0
-        if sent == len(data):
+        pace.moved += sent
+        size = len(data)
+        if sent == size:
             return
         view = memoryview(data)
-        deadline = time.monotonic() + self.config.send_timeout
-        while sent < len(data):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._poll(select.POLLOUT, remaining):
-                raise TimeoutError(f"send stalled for {self.config.send_timeout:g} seconds")
+        while sent < size:
+            self._wait_writable()
             try:
-                sent += sock.send(view[sent:])
+                progress = sock.send(view[sent:])
             except BlockingIOError:
-                pass
+                continue
+            sent += progress
+            pace.moved += progress
+
+    def _send_tls(self, data: bytes | memoryview) -> None:
+        """``_send`` for TLS sockets, which wait inside ``send()``: a slice at a time, each
+        within the send pace's allowance."""
+        pace = self._send_pace
+        view = memoryview(data)
+        sent = 0
+        while sent < len(view):
+            allowance = pace.allowance()
+            if allowance <= 0:
+                raise TimeoutError(self._too_slow())
+            self._settimeout(allowance)
+            started = time.monotonic()
+            try:
+                progress = self.sock.send(view[sent : sent + TLS_SEND_SLICE])
+            except socket.timeout:
+                raise TimeoutError(self._too_slow()) from None
+            finally:
+                pace.spend(time.monotonic() - started)
+            sent += progress
+            pace.moved += progress
 
     def _sendv(self, parts: list[bytes]) -> None:
         """Send all of ``parts`` (plain TCP) with one ``sendmsg`` when the kernel takes it all."""
@@ -606,6 +669,7 @@ class Connection:
             sent = self.sock.sendmsg(parts)
         except BlockingIOError:
             sent = 0
+        self._send_pace.moved += sent
         for part in parts:  # what is left, if anything, part by part
             if sent >= len(part):
                 sent -= len(part)
@@ -614,8 +678,26 @@ class Connection:
             sent = 0
 
     def _sendfile(self, file: Any, offset: int, count: int) -> int:
-        self._settimeout(self.config.send_timeout)
-        return self.sock.sendfile(file, offset, count)
+        """``os.sendfile`` (plain TCP) under the same pacing as ``_send``; the bytes sent."""
+        self._settimeout(0.0)
+        out = self.sock.fileno()
+        fd = file.fileno()
+        total = 0
+        try:
+            while total < count:
+                try:
+                    progress = os.sendfile(out, fd, offset + total, min(count - total, 1 << 30))
+                except BlockingIOError:
+                    self._wait_writable()
+                    continue
+                if not progress:  # the file is shorter than it was
+                    break
+                total += progress
+                self._send_pace.moved += progress
+        finally:
+            if total and hasattr(file, "seek"):
+                file.seek(offset + total)  # as socket.sendfile leaves it
+        return total
 
     def _handshake(self) -> bool:
         remaining = self.accepted_at + self.config.header_timeout - time.monotonic()

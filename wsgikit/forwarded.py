@@ -189,14 +189,25 @@ def _valid_port(value: str) -> bool:
 
 
 def _prefix_to_script_name(value: str) -> Optional[str]:
-    """URL-path prefix -> WSGI native string (latin-1 of the decoded bytes), or None if unsafe."""
+    """URL-path prefix -> WSGI native string (latin-1 of the decoded bytes), or None if unsafe.
+
+    Checked after percent-decoding, since the decoded value becomes SCRIPT_NAME and so the start
+    of every URL the app builds: ``/%2Fevil.com`` would decode to ``//evil.com`` and ``/%5Cx``
+    to ``/\\x``, which browsers read as another host in a redirect. An empty segment (``//``),
+    a backslash, a control character or a ``..`` segment refuses the whole prefix.
+    """
     value = value.strip()
-    if not _PREFIX_RE.match(value) or value.startswith("//"):
+    if not _PREFIX_RE.match(value):
         return None
-    raw = unquote_to_bytes(value)
-    if any(b < 0x20 or b == 0x7F for b in raw) or b"/../" in raw + b"/" or raw.endswith(b"/.."):
+    raw = unquote_to_bytes(value).rstrip(b"/")
+    if (
+        any(b < 0x20 or b == 0x7F for b in raw)
+        or b"//" in raw
+        or b"\\" in raw
+        or b"/../" in raw + b"/"
+    ):
         return None
-    return raw.decode("latin-1").rstrip("/")
+    return raw.decode("latin-1")
 
 
 @dataclass(frozen=True)

@@ -3,70 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import time
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from webtest import TestApp
 
 from middleware.sessions import RedisStore, SessionMiddleware, get_session
-from tests.conftest import require_module, require_program
+from tests.conftest import free_port, require_module
 
 pytestmark = pytest.mark.e2e
 
 KEY = "k" * 32
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server (no persistence) on 127.0.0.1; stopped by PID at the end."""
-    program = require_program("redis-server")
-    redis = require_module("redis")
-    for _attempt in range(3):  # another process may take the port between probe and bind
-        port = _free_port()
-        log = (tmp_path / f"redis-{port}.log").open("wb")
-        proc = subprocess.Popen(
-            [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(tmp_path)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        ready = False
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                ready = bool(client.ping())
-                break
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.05)
-        client.close()
-        if ready:
-            try:
-                yield f"redis://127.0.0.1:{port}/0"
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-                log.close()
-            return
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        log.close()
-    pytest.fail(f"redis-server did not answer PING; see {tmp_path}")
 
 
 def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -92,7 +41,9 @@ def test_sessions_live_in_redis_with_ttl(redis_url: str) -> None:
     assert client.get("/").json["data"] == {"n": 2}
     keys = store.client.keys("wsgikit:session:*")
     assert len(keys) == 1
-    assert json.loads(store.client.get(keys[0])) == {"n": 2}
+    stored = json.loads(store.client.get(keys[0]))
+    assert stored.pop("_wsgikit")["iat"] > 0  # the middleware's metadata: the issue time
+    assert stored == {"n": 2}
     assert 0 < store.client.ttl(keys[0]) <= 300
     # The cookie holds only a signed id, not the data.
     assert "eyJu" not in client.cookies["session"]
@@ -139,6 +90,6 @@ def test_expiry_is_enforced_by_redis(redis_url: str) -> None:
 
 def test_unreachable_redis_fails_fast_with_a_connection_error() -> None:
     redis = require_module("redis")
-    store = RedisStore.from_url(f"redis://127.0.0.1:{_free_port()}/0", timeout=0.5)
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
     with pytest.raises(redis.exceptions.ConnectionError):
         store.load("sid")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from webtest import TestApp
 
 import sample_apps
+from middleware.sessions import CookieStore
 from middleware.signing import Signer
 from sample_apps.session_demo import make_app
 
@@ -78,8 +80,10 @@ def test_bad_username_is_a_clear_400(demo: TestApp) -> None:
     assert "user name must be" in res.text
 
 
-def test_key_rotation_shown(demo: TestApp) -> None:
-    old_cookie = Signer([OLD], salt="wsgikit.session").dumps({"count": 41, "user": "bob"})
+def test_key_rotation_shown() -> None:
+    demo = TestApp(make_app([NEW, OLD], store=CookieStore()))  # the data itself is signed
+    payload = {"count": 41, "user": "bob", "_wsgikit": {"iat": int(time.time())}}
+    old_cookie = Signer([OLD], salt="wsgikit.session").dumps(payload)
     page = demo.get("/", headers={"Cookie": f"session={old_cookie}"})
     assert page.html.find(id="signed-by").text == "older #1"  # an old key still accepted
     assert page.html.find(id="count").text == "42"
