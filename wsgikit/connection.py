@@ -618,7 +618,9 @@ class Connection:
         return self.sock.sendfile(file, offset, count)
 
     def _handshake(self) -> bool:
-        remaining = self.accepted_at + self.config.header_timeout - time.monotonic()
+        """A blocking handshake in this thread, for ``handle_request()`` only: otherwise the
+        server hands TLS connections to workers handshaken already (``tls.Handshaker``)."""
+        remaining = self.accepted_at + self.config.handshake_timeout - time.monotonic()
         if remaining <= 0:
             self.close()
             return False
@@ -626,14 +628,30 @@ class Connection:
         try:
             self.sock.do_handshake()  # type: ignore[attr-defined]
         except OSError as exc:  # ssl.SSLError included
-            log.info("wsgikit: TLS handshake with %s failed: %s", self.remote_addr, exc)
+            log.debug("wsgikit: TLS handshake with %s failed: %s", self.remote_addr, exc)
             self.close()
             return False
-        self._handshaken = True
-        from wsgikit.tls import tls_environ  # HTTPS, SSL_PROTOCOL, SSL_CLIENT_* (mod_ssl names)
-
-        self.base_environ = {**self.base_environ, **tls_environ(self.sock)}  # type: ignore[arg-type]
+        self.tls_established()
         return True
+
+    @property
+    def handshaken(self) -> bool:
+        """True for plain TCP, and for TLS once the handshake is done."""
+        return self._handshaken
+
+    def tls_established(self) -> None:
+        """The handshake is done: add HTTPS, SSL_PROTOCOL, SSL_CLIENT_* (mod_ssl names)."""
+        from wsgikit.tls import tls_environ
+
+        self._handshaken = True
+        self.base_environ = {**self.base_environ, **tls_environ(self.sock)}  # type: ignore[arg-type]
+
+    def prefeed(self, data: bytes) -> None:
+        """Bytes of the first request read before a worker took the connection (the handshake
+        thread reads what came with the client's last handshake flight)."""
+        if self.head_started is None:
+            self.head_started = time.monotonic()
+        self.parser.feed(data)
 
     def _fail(self, exc: ProtocolError, status: Optional[int] = None) -> None:
         """Answer a protocol error (once, short, ``Connection: close``) and close gently."""

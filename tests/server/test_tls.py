@@ -1,15 +1,23 @@
-"""TLS on the core server: handshake in a worker, keep-alive, HTTPS in the environ."""
+"""TLS on the core server: handshakes off the worker pool, keep-alive, HTTPS in the environ,
+Mozilla profiles, ALPN, session resumption, plain HTTP on the TLS port."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
+import socket
 import ssl
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_module
 from tests.support import apps
+from wsgikit.config import ServerConfig
+from wsgikit.tls import PLAIN_HTTP_MESSAGE, make_ssl_context
 
 pytestmark = pytest.mark.server
 
@@ -51,11 +59,173 @@ def test_tls_file_wrapper_streams(live_server, tls_contexts, tmp_path):
     conn.close()
 
 
-def test_plain_http_to_a_tls_port_is_closed(live_server, tls_contexts):
+def test_plain_http_to_the_tls_port_gets_a_plain_400(live_server, tls_contexts):
     server_ctx, _ = tls_contexts
-    srv = live_server(apps.hello, ssl_context=server_ctx, header_timeout=2)
+    srv = live_server(apps.hello, ssl_context=server_ctx)
     conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
-    with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
-        conn.request("GET", "/")
-        conn.getresponse()
+    conn.request("GET", "/")
+    response = conn.getresponse()
+    assert response.status == 400
+    assert response.getheader("Connection") == "close"
+    assert response.read().decode().strip() == PLAIN_HTTP_MESSAGE
     conn.close()
+    assert srv.server.stats()["plain_http_on_tls"] == 1
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> dict[str, str]:
+    """A throwaway CA and a certificate for 127.0.0.1/localhost, as PEM files."""
+    trustme = require_module("trustme")
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    files = {"ca": tmp_path / "ca.pem", "cert": tmp_path / "cert.pem", "key": tmp_path / "key.pem"}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    leaf.private_key_pem.write_to_path(str(files["key"]))
+    for blob in leaf.cert_chain_pems:
+        blob.write_to_path(str(files["cert"]), append=True)
+    return {name: str(path) for name, path in files.items()}
+
+
+def _client_hello(server_name: str = "localhost") -> bytes:
+    """The bytes of a real ClientHello (what a trickling client sends a byte at a time)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname=server_name)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    """True if the server closes ``sock`` (EOF or reset) within ``within`` seconds (what it
+    sends first, a TLS alert say, is read and ignored)."""
+    deadline = time.monotonic() + within
+    try:
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            if sock.recv(1024) == b"":
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        pass
+    return False
+
+
+def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
+    """100 clients stuck in their handshakes, 8 workers: a real HTTPS request is still answered
+    at once, and the handshake timeout closes the stuck ones (each was a worker before)."""
+    config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"])
+    srv = live_server(apps.hello, ssl_context=make_ssl_context(config), threads=8,
+                      header_timeout=30, handshake_timeout=2.0)
+    hello = _client_hello()
+    silent = [socket.create_connection((srv.host, srv.port), timeout=5) for _ in range(50)]
+    trickling = [socket.create_connection((srv.host, srv.port), timeout=5) for _ in range(50)]
+    stop = threading.Event()
+
+    def trickle() -> None:  # one byte of the ClientHello per socket every 50 ms, at most 5 s
+        deadline = time.monotonic() + 5
+        for i in range(len(hello)):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            for sock in trickling:
+                try:
+                    sock.send(hello[i:i + 1])
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        time.sleep(0.3)  # every stuck client accepted and (partly) sent
+        client_ctx = ssl.create_default_context(cafile=tls_files["ca"])
+        started = time.monotonic()
+        conn = http.client.HTTPSConnection(srv.host, srv.port, context=client_ctx, timeout=10)
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.read() == b"Hello, World!"
+        elapsed = time.monotonic() - started
+        conn.close()
+        # before: the header timeout (here 30 s; 9.7 s with the defaults)
+        assert elapsed < 1.0, f"answered after {elapsed:.2f} s"
+        assert srv.server.stats()["handshaking"] >= 90
+        # the handshake timeout (2 s from the accept) closes every stuck client
+        stuck = silent + trickling
+        assert all(_closed_by_server(sock, 4.0) for sock in stuck)
+        assert srv.server.stats()["handshake_timeouts"] == 100
+        assert srv.server.stats()["handshaking"] == 0
+    finally:
+        stop.set()
+        trickler.join(5)
+        for sock in silent + trickling:
+            sock.close()
+
+
+def test_failed_handshakes_are_counted_and_logged_at_debug_only(live_server, tls_files, caplog):
+    config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"])
+    srv = live_server(apps.hello, ssl_context=make_ssl_context(config))
+    caplog.set_level(logging.DEBUG, logger="wsgikit")
+    for _ in range(20):  # a scanner sending garbage
+        with socket.create_connection((srv.host, srv.port), timeout=5) as sock:
+            sock.sendall(b"\x16\x03\x01\x00\x05hello" + b"\x00" * 64)
+            assert _closed_by_server(sock, 5.0)
+    deadline = time.monotonic() + 5
+    while srv.server.stats()["handshake_failures"] < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert srv.server.stats()["handshake_failures"] == 20
+    records = [r for r in caplog.records if r.name.startswith("wsgikit")]
+    assert sum("handshake" in r.getMessage() for r in records) == 20
+    assert all(r.levelno == logging.DEBUG for r in records)
+
+
+def _get(host: str, port: int, context: ssl.SSLContext, session=None):
+    """One HTTP/1.0 GET over a raw TLS socket: (TLS facts, response body)."""
+    with socket.create_connection((host, port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            info = {
+                "reused": tls.session_reused, "alpn": tls.selected_alpn_protocol(),
+                "version": tls.version(),
+            }
+            tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            data = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            info["session"] = tls.session  # after the reads: TLS 1.3 sends tickets late
+    return info, data.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_resumed_sessions_are_reused(live_server, tls_files, version):
+    config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"])
+    srv = live_server(apps.environ_json, ssl_context=make_ssl_context(config))
+    client_ctx = ssl.create_default_context(cafile=tls_files["ca"])
+    client_ctx.maximum_version = version
+    first, body = _get(srv.host, srv.port, client_ctx)
+    assert not first["reused"] and json.loads(body)["SSL_SESSION_RESUMED"] == "Initial"
+    second, body = _get(srv.host, srv.port, client_ctx, session=first["session"])
+    assert second["reused"], "the server did not resume the session"
+    assert json.loads(body)["SSL_SESSION_RESUMED"] == "Resumed"
+
+
+def test_alpn_answers_http11(live_server, tls_files):
+    config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"])
+    srv = live_server(apps.hello, ssl_context=make_ssl_context(config))
+    client_ctx = ssl.create_default_context(cafile=tls_files["ca"])
+    client_ctx.set_alpn_protocols(["h2", "http/1.1"])
+    info, body = _get(srv.host, srv.port, client_ctx)
+    assert info["alpn"] == "http/1.1" and body == b"Hello, World!"
+
+
+def test_modern_profile_refuses_tls12(live_server, tls_files):
+    config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"],
+                          tls_profile="modern")
+    srv = live_server(apps.hello, ssl_context=make_ssl_context(config))
+    tls12 = ssl.create_default_context(cafile=tls_files["ca"])
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _get(srv.host, srv.port, tls12)
+    info, body = _get(srv.host, srv.port, ssl.create_default_context(cafile=tls_files["ca"]))
+    assert info["version"] == "TLSv1.3" and body == b"Hello, World!"
