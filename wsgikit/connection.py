@@ -669,6 +669,16 @@ class Connection:
             return
         self._lingering_close()
 
+    def _close_notify(self) -> None:
+        """Send TLS close_notify without waiting for the client's: the client can tell a
+        complete response from a cut one, and OpenSSL keeps the session for resumption by id
+        (it drops the sessions of connections closed without one)."""
+        try:
+            self.sock.setblocking(False)
+            self.sock.unwrap()  # type: ignore[attr-defined]
+        except (OSError, ValueError):  # ssl.SSLWantReadError: the client's reply not here yet
+            pass
+
     def _lingering_close(self) -> None:
         try:
             self.sock.shutdown(socket.SHUT_WR)
@@ -691,6 +701,8 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        if self.tls and self._handshaken:
+            self._close_notify()
         try:
             self.sock.close()
         except OSError:

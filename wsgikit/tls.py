@@ -127,9 +127,14 @@ def _context(config: ServerConfig, certfile: str, keyfile: Optional[str]) -> ssl
             raise TLSConfigError(f"TLS: no usable cipher in {ciphers!r}") from None
     # Mozilla: let the client pick among suites that are all strong (phones without AES
     # hardware prefer ChaCha20); no renegotiation (a client-initiated one is a CPU DoS);
-    # compression stays off (CRIME; Python's default).
+    # compression stays off (CRIME; Python's default). A client that closes without
+    # close_notify (most do) is an ordinary end, not an error that evicts its session from
+    # the cache: HTTP framing, not TLS, tells a whole request from a cut one.
     context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    context.options |= ssl.OP_NO_COMPRESSION | getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+    context.options |= (
+        ssl.OP_NO_COMPRESSION | getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+        | getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    )
     if not _set_groups(context, profile.groups):
         context.set_ecdh_curve("prime256v1")  # one group the profile lists, never X448/P-521
     password = config.keyfile_password

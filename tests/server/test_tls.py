@@ -197,12 +197,18 @@ def _get(host: str, port: int, context: ssl.SSLContext, session=None):
     return info, data.partition(b"\r\n\r\n")[2]
 
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_resumed_sessions_are_reused(live_server, tls_files, version):
+@pytest.mark.parametrize("version, tickets", [
+    (ssl.TLSVersion.TLSv1_2, True), (ssl.TLSVersion.TLSv1_2, False),
+    (ssl.TLSVersion.TLSv1_3, True),
+])
+def test_resumed_sessions_are_reused(live_server, tls_files, version, tickets):
+    """Resumption by session ticket, and (TLS 1.2 without tickets) by session id."""
     config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"])
     srv = live_server(apps.environ_json, ssl_context=make_ssl_context(config))
     client_ctx = ssl.create_default_context(cafile=tls_files["ca"])
     client_ctx.maximum_version = version
+    if not tickets:
+        client_ctx.options |= ssl.OP_NO_TICKET
     first, body = _get(srv.host, srv.port, client_ctx)
     assert not first["reused"] and json.loads(body)["SSL_SESSION_RESUMED"] == "Initial"
     second, body = _get(srv.host, srv.port, client_ctx, session=first["session"])
