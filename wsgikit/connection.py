@@ -208,7 +208,6 @@ class Connection:
 
     def _serve(self, queue_wait: float) -> None:
         parser = self.parser
-        owner = self.owner
         turn = 0
         while True:
             event = parser.next_event()
@@ -221,7 +220,7 @@ class Connection:
                 queue_wait = 0.0
                 self.requests += 1
                 self.fresh = False
-                if not keep or owner.shutting_down:
+                if not keep:
                     self.close()
                     return
                 parser.start_next()
@@ -279,6 +278,15 @@ class Connection:
             self.expire()
             return False
         if self.owner.shutting_down and not in_message and not self.fresh:
+            # draining: a request already here is served (its response closes the
+            # connection); else it waits in the parker for the drain grace, holding no worker
+            received = self._recv_within(0.0)
+            if received:
+                self.head_started = time.monotonic()
+                parser.feed(received)
+                return True
+            if received is None and self.owner.park(self, deadline):
+                return False
             self.close()
             return False
         lingering = False
@@ -370,7 +378,9 @@ class Connection:
         self._responding = True
         outcome = gateway.run()
         self._responding = False
-        keep = outcome.keep_alive and self._may_keep_alive()
+        # the response's promise stands even if a drain began meanwhile (the drain grace
+        # serves or closes the connection then); only what the request left decides
+        keep = outcome.keep_alive and self._reusable()
         if keep and not self._body_done:
             keep = self._drain(wsgi_input)
         if owner.record_responses:
@@ -378,12 +388,16 @@ class Connection:
         return keep
 
     def _may_keep_alive(self) -> bool:
+        """Whether the response may promise another request: not while the server drains."""
+        return not self.owner.shutting_down and self._reusable()
+
+    def _reusable(self) -> bool:
         """Whether, as far as the request goes, the connection may serve another one."""
         head = self._head
         wsgi_input = self._input
         if head is None or wsgi_input is None:  # pragma: no cover - set by _handle first
             return False
-        if not head.keep_alive or self.owner.shutting_down:
+        if not head.keep_alive:
             return False
         if self.max_requests is not None and self.requests + 1 >= self.max_requests:
             return False

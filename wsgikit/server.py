@@ -19,8 +19,10 @@ Call flow of one connection::
         readable -> pool.submit(conn.serve)      deadline passed -> 408 (half a head) or close
 
 Shutdown (``shutdown()`` from another thread, or Ctrl-C/SIGTERM under :func:`serve`): stop
-accepting, close parked idle connections, let in-flight requests finish (their responses say
-``Connection: close``) for up to ``graceful_timeout`` seconds, then close what is left.
+accepting; for a short grace (``DRAIN_GRACE``) a parked or handshaking connection whose client
+sends a request is still served, then the rest are closed; let in-flight requests finish (their
+responses say ``Connection: close``) for up to ``graceful_timeout`` seconds, then close what is
+left.
 
 Hooks for subclasses (``wsgikit.simple_server`` builds on them):
 
@@ -67,6 +69,8 @@ access_log = logging.getLogger("wsgikit.access")
 
 #: Connections accepted per readiness event before looking at the other listeners again.
 ACCEPT_BATCH = 64
+#: On shutdown, how long idle and handshaking connections may still bring a request.
+DRAIN_GRACE = 1.0
 
 
 def raise_nofile_limit(wanted: Optional[int] = None) -> int:
@@ -312,8 +316,7 @@ class Server(socketserver.TCPServer):
         return self.pool.take_call()
 
     def park(self, conn: Connection, deadline: float) -> bool:
-        if self._shutting_down:
-            return False
+        # also while draining, until the drain grace ends and the parker stops (False then)
         return self.parker.park(conn, deadline)
 
     def connection_closed(self, conn: Connection) -> None:
@@ -529,12 +532,23 @@ class Server(socketserver.TCPServer):
         if self._drained:
             return True
         self._shutting_down = True
-        if self.handshaker is not None:
-            for conn in self.handshaker.stop():
+        started = time.monotonic()
+        # Connections between requests, or still in their TLS handshake, are not cut at once:
+        # for a short grace one whose client speaks is served (with Connection: close), so a
+        # worker restart under load (SIGHUP with --workers) drops no request; what is still
+        # waiting after it is closed.
+        grace = min(timeout, DRAIN_GRACE)
+        handshaker = self.handshaker
+        while (len(self.parker) or (handshaker is not None and len(handshaker))) and (
+            time.monotonic() - started < grace
+        ):
+            time.sleep(0.01)
+        if handshaker is not None:
+            for conn in handshaker.stop():
                 conn.close()
         for conn in self.parker.stop():
             conn.close()
-        finished = self.pool.shutdown(timeout)
+        finished = self.pool.shutdown(max(0.0, timeout - (time.monotonic() - started)))
         with self._lock:
             left = list(self._connections)
         for conn in left:

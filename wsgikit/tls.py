@@ -127,14 +127,12 @@ def _context(config: ServerConfig, certfile: str, keyfile: Optional[str]) -> ssl
             raise TLSConfigError(f"TLS: no usable cipher in {ciphers!r}") from None
     # Mozilla: let the client pick among suites that are all strong (phones without AES
     # hardware prefer ChaCha20); no renegotiation (a client-initiated one is a CPU DoS);
-    # compression stays off (CRIME; Python's default). A client that closes without
-    # close_notify (most do) is an ordinary end, not an error that evicts its session from
-    # the cache: HTTP framing, not TLS, tells a whole request from a cut one.
+    # compression stays off (CRIME; Python's default). Resumption: session tickets (OpenSSL's
+    # default, stateless, shared by --workers since the key is made before the fork) and the
+    # session-id cache. Not OP_IGNORE_UNEXPECTED_EOF: in OpenSSL 3.0 an EOF read after our
+    # close_notify then clears the "sent" flag and the session is evicted after all.
     context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    context.options |= (
-        ssl.OP_NO_COMPRESSION | getattr(ssl, "OP_NO_RENEGOTIATION", 0)
-        | getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
-    )
+    context.options |= ssl.OP_NO_COMPRESSION | getattr(ssl, "OP_NO_RENEGOTIATION", 0)
     if not _set_groups(context, profile.groups):
         context.set_ecdh_curve("prime256v1")  # one group the profile lists, never X448/P-521
     password = config.keyfile_password

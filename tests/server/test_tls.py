@@ -235,3 +235,65 @@ def test_modern_profile_refuses_tls12(live_server, tls_files):
         _get(srv.host, srv.port, tls12)
     info, body = _get(srv.host, srv.port, ssl.create_default_context(cafile=tls_files["ca"]))
     assert info["version"] == "TLSv1.3" and body == b"Hello, World!"
+
+
+def _peer_names(host: str, port: int, context: ssl.SSLContext, server_name: str) -> list[str]:
+    """The DNS names of the certificate the server shows for ``server_name`` (SNI)."""
+    with socket.create_connection((host, port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=server_name) as tls:
+            cert = tls.getpeercert()
+    return [value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"]
+
+
+def test_sni_chooses_the_certificate_by_server_name(live_server, tmp_path):
+    trustme = require_module("trustme")
+    ca = trustme.CA()
+    paths = []
+    for i, names in enumerate([("localhost", "127.0.0.1"), ("api.example",), ("*.wild.example",)]):
+        leaf = ca.issue_cert(*names)
+        cert, key = tmp_path / f"c{i}.pem", tmp_path / f"k{i}.pem"
+        for blob in leaf.cert_chain_pems:
+            blob.write_to_path(str(cert), append=True)
+        leaf.private_key_pem.write_to_path(str(key))
+        paths.append((str(cert), str(key)))
+    config = ServerConfig(certfile=[c for c, _ in paths], keyfile=[k for _, k in paths])
+    srv = live_server(apps.hello, ssl_context=make_ssl_context(config))
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    assert _peer_names(srv.host, srv.port, client, "api.example") == ["api.example"]
+    assert _peer_names(srv.host, srv.port, client, "API.Example") == ["api.example"]
+    assert _peer_names(srv.host, srv.port, client, "a.wild.example") == ["*.wild.example"]
+    assert _peer_names(srv.host, srv.port, client, "localhost") == ["localhost"]
+    unknown = ssl.create_default_context()
+    ca.configure_trust(unknown)
+    unknown.check_hostname = False  # an unknown name gets the first (default) certificate
+    assert _peer_names(srv.host, srv.port, unknown, "other.example") == ["localhost"]
+
+
+def test_client_certificates_reach_the_environ_like_mod_ssl(live_server, tmp_path):
+    trustme = require_module("trustme")
+    ca = trustme.CA()
+    server_leaf = ca.issue_cert("localhost")
+    cert, key, ca_file = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
+    for blob in server_leaf.cert_chain_pems:
+        blob.write_to_path(str(cert), append=True)
+    server_leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    config = ServerConfig(certfile=str(cert), keyfile=str(key), ca_certs=str(ca_file),
+                          cert_reqs="optional")
+    srv = live_server(apps.environ_json, ssl_context=make_ssl_context(config))
+    client_leaf = ca.issue_cert("client.example", common_name="alice")
+    with_cert = ssl.create_default_context()
+    ca.configure_trust(with_cert)
+    client_leaf.configure_cert(with_cert)
+    _, body = _get(srv.host, srv.port, with_cert)
+    env = json.loads(body)
+    assert env["SSL_CLIENT_VERIFY"] == "SUCCESS"
+    assert "CN=alice" in env["SSL_CLIENT_S_DN"] and env["SSL_CLIENT_S_DN_CN"] == "alice"
+    assert ssl.PEM_cert_to_DER_cert(env["SSL_CLIENT_CERT"]) == ssl.PEM_cert_to_DER_cert(
+        client_leaf.cert_chain_pems[0].bytes().decode())
+    without = ssl.create_default_context()
+    ca.configure_trust(without)
+    _, body = _get(srv.host, srv.port, without)
+    env = json.loads(body)
+    assert env["SSL_CLIENT_VERIFY"] == "NONE" and "SSL_CLIENT_CERT" not in env

@@ -76,6 +76,7 @@ def test_sslyze_finds_the_server_compliant_with_its_mozilla_profile(
     curves = {c.name for c in attempts.elliptic_curves.result.supported_curves}
     assert curves == {"X25519", "secp256r1", "secp384r1"}  # sslyze's name for prime256v1
     if profile == "intermediate":  # sslyze tries resumption over TLS 1.2
+        # (session ids too, but its probes close without close_notify, which makes OpenSSL
+        # drop the session; tests/server/test_tls.py resumes by id after an HTTP exchange)
         resumption = attempts.session_resumption.result
         assert resumption.tls_ticket_resumption_result.name == "FULLY_SUPPORTED"
-        assert resumption.session_id_resumption_result.name == "FULLY_SUPPORTED"
