@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import require_module
 from tests.support import apps
+from tests.support.rawhttp import RawClient
 from wsgikit.config import ServerConfig
 from wsgikit.tls import PLAIN_HTTP_MESSAGE, make_ssl_context
 
@@ -95,22 +96,6 @@ def _client_hello(server_name: str = "localhost") -> bytes:
     return outgoing.read()
 
 
-def _closed_by_server(sock: socket.socket, within: float) -> bool:
-    """True if the server closes ``sock`` (EOF or reset) within ``within`` seconds (what it
-    sends first, a TLS alert say, is read and ignored)."""
-    deadline = time.monotonic() + within
-    try:
-        while (remaining := deadline - time.monotonic()) > 0:
-            sock.settimeout(remaining)
-            if sock.recv(1024) == b"":
-                return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        pass
-    return False
-
-
 def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
     """100 clients stuck in their handshakes, 8 workers: a real HTTPS request is still answered
     at once, and the handshake timeout closes the stuck ones (each was a worker before)."""
@@ -118,8 +103,8 @@ def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
     srv = live_server(apps.hello, ssl_context=make_ssl_context(config), threads=8,
                       header_timeout=30, handshake_timeout=2.0)
     hello = _client_hello()
-    silent = [socket.create_connection((srv.host, srv.port), timeout=5) for _ in range(50)]
-    trickling = [socket.create_connection((srv.host, srv.port), timeout=5) for _ in range(50)]
+    silent = [RawClient(srv.host, srv.port) for _ in range(50)]
+    trickling = [RawClient(srv.host, srv.port) for _ in range(50)]
     stop = threading.Event()
 
     def trickle() -> None:  # one byte of the ClientHello per socket every 50 ms, at most 5 s
@@ -127,9 +112,9 @@ def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
         for i in range(len(hello)):
             if stop.is_set() or time.monotonic() > deadline:
                 return
-            for sock in trickling:
+            for client in trickling:
                 try:
-                    sock.send(hello[i:i + 1])
+                    client.sock.send(hello[i:i + 1])
                 except OSError:
                     pass
             time.sleep(0.05)
@@ -150,15 +135,14 @@ def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
         assert elapsed < 1.0, f"answered after {elapsed:.2f} s"
         assert srv.server.stats()["handshaking"] >= 90
         # the handshake timeout (2 s from the accept) closes every stuck client
-        stuck = silent + trickling
-        assert all(_closed_by_server(sock, 4.0) for sock in stuck)
+        assert all(client.is_closed_by_server(4.0) for client in silent + trickling)
         assert srv.server.stats()["handshake_timeouts"] == 100
         assert srv.server.stats()["handshaking"] == 0
     finally:
         stop.set()
         trickler.join(5)
-        for sock in silent + trickling:
-            sock.close()
+        for client in silent + trickling:
+            client.close()
 
 
 def test_failed_handshakes_are_counted_and_logged_at_debug_only(live_server, tls_files, caplog):
@@ -166,9 +150,9 @@ def test_failed_handshakes_are_counted_and_logged_at_debug_only(live_server, tls
     srv = live_server(apps.hello, ssl_context=make_ssl_context(config))
     caplog.set_level(logging.DEBUG, logger="wsgikit")
     for _ in range(20):  # a scanner sending garbage
-        with socket.create_connection((srv.host, srv.port), timeout=5) as sock:
-            sock.sendall(b"\x16\x03\x01\x00\x05hello" + b"\x00" * 64)
-            assert _closed_by_server(sock, 5.0)
+        with RawClient(srv.host, srv.port) as client:
+            client.send(b"\x16\x03\x01\x00\x05hello" + b"\x00" * 64)
+            assert client.is_closed_by_server(5.0)
     deadline = time.monotonic() + 5
     while srv.server.stats()["handshake_failures"] < 20 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -179,21 +163,17 @@ def test_failed_handshakes_are_counted_and_logged_at_debug_only(live_server, tls
 
 
 def _get(host: str, port: int, context: ssl.SSLContext, session=None):
-    """One HTTP/1.0 GET over a raw TLS socket: (TLS facts, response body)."""
-    with socket.create_connection((host, port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
-            info = {
-                "reused": tls.session_reused, "alpn": tls.selected_alpn_protocol(),
-                "version": tls.version(),
-            }
-            tls.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            data = b""
-            while True:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            info["session"] = tls.session  # after the reads: TLS 1.3 sends tickets late
+    """One HTTP/1.0 GET over TLS: (TLS facts, response body)."""
+    with RawClient(host, port, context=context, server_hostname="localhost",
+                   session=session) as client:
+        tls = client.sock
+        info = {
+            "reused": tls.session_reused, "alpn": tls.selected_alpn_protocol(),
+            "version": tls.version(),
+        }
+        client.send(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = client.read_until_close()
+        info["session"] = tls.session  # after the reads: TLS 1.3 sends tickets late
     return info, data.partition(b"\r\n\r\n")[2]
 
 
