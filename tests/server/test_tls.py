@@ -145,6 +145,39 @@ def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
             client.close()
 
 
+def test_clients_silent_or_trickling_after_the_handshake_hold_no_worker(live_server, tls_files):
+    """The handshake done, a worker still sees the connection only once its request begins,
+    and a request head trickling in holds none either."""
+    config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"])
+    srv = live_server(apps.hello, ssl_context=make_ssl_context(config), threads=8,
+                      header_timeout=30)
+    client_ctx = ssl.create_default_context(cafile=tls_files["ca"])
+    silent = [RawClient(srv.host, srv.port, context=client_ctx, server_hostname="localhost")
+              for _ in range(20)]
+    trickling = [RawClient(srv.host, srv.port, context=client_ctx, server_hostname="localhost")
+                 for _ in range(20)]
+    try:
+        for part in (b"GET / HT", b"TP/1.1\r\nHo"):  # half a head each, a moment apart
+            for client in trickling:
+                client.send(part)
+            time.sleep(0.2)
+        started = time.monotonic()
+        with RawClient(srv.host, srv.port, context=client_ctx, server_hostname="localhost",
+                       timeout=10) as fresh:
+            fresh.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert fresh.read_response().body == b"Hello, World!"
+        elapsed = time.monotonic() - started
+        assert elapsed < 1.0, f"answered after {elapsed:.2f} s"
+        deadline = time.monotonic() + 2  # the 40 stuck connections wait parked, not in workers
+        while srv.server.stats()["busy_workers"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert srv.server.stats()["busy_workers"] == 0
+        assert srv.server.stats()["parked_connections"] == 40
+    finally:
+        for client in silent + trickling:
+            client.close()
+
+
 def test_failed_handshakes_are_counted_and_logged_at_debug_only(live_server, tls_files, caplog):
     config = ServerConfig(certfile=tls_files["cert"], keyfile=tls_files["key"])
     srv = live_server(apps.hello, ssl_context=make_ssl_context(config))
