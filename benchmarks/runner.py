@@ -26,6 +26,7 @@ from benchmarks.servers import (
     free_port,
     pinned,
     start_server,
+    tls_files,
 )
 
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
@@ -104,7 +105,16 @@ def _request(
 
 def check_sample(port: int, scenario: Scenario) -> tuple[bool, str, Optional[bool]]:
     """Send the scenario's request twice; return (correct, reason, connection kept alive)."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=CHECK_TIMEOUT_S)
+    conn: http.client.HTTPConnection
+    if scenario.tls:
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False  # the benchmark's own self-signed certificate
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(HOST, port, timeout=CHECK_TIMEOUT_S, context=context)
+    else:
+        conn = http.client.HTTPConnection(HOST, port, timeout=CHECK_TIMEOUT_S)
     try:
         resp, body = _request(conn, scenario)
         if resp.status != 200:
@@ -152,7 +162,7 @@ def wrk_command(
         if scenario.lua and name.lower() == "content-type":
             continue  # the script sets it
         argv += ["-H", f"{name}: {value}"]
-    argv.append(f"http://{HOST}:{port}/")
+    argv.append(f"{'https' if scenario.tls else 'http'}://{HOST}:{port}/")
     return pinned(argv, cpu) if cpu is not None else argv
 
 
@@ -303,11 +313,13 @@ def run_cell(
     """Start ``server`` with the scenario's app, check it, warm it up, measure it, stop it."""
     cell = Cell(scenario.name, server)
     port = free_port()
-    opts = LaunchOptions(port=port, app=scenario.app_ref, threads=threads,
-                         workers=scenario.workers, wsgikit_build=wsgikit_build)
     try:
+        certfile, keyfile = tls_files(out_dir / "tls") if scenario.tls else (None, None)
+        opts = LaunchOptions(port=port, app=scenario.app_ref, threads=threads,
+                             workers=scenario.workers, wsgikit_build=wsgikit_build,
+                             certfile=certfile, keyfile=keyfile)
         running = start_server(server, opts, out_dir / "logs")
-    except (ServerStartError, ValueError, OSError) as exc:
+    except (ServerStartError, ValueError, OSError, subprocess.SubprocessError) as exc:
         cell.status, cell.reason = "failed", f"did not start: {str(exc)[:400]}"
         return cell
     cell.command = running.argv

@@ -13,6 +13,9 @@ from benchmarks import apps
 from benchmarks.servers import PEERS
 
 ALL_SERVERS = ("wsgikit", *PEERS)
+#: The servers with TLS of their own worth comparing (waitress has none; werkzeug and wsgiref
+#: are development servers).
+TLS_SERVERS = ("wsgikit", "gunicorn-gthread", "cheroot")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Scenario:
     servers: tuple[str, ...] = ALL_SERVERS
     workers: int = 1
     requires_wsgikit_workers: bool = False
+    tls: bool = False  # HTTPS with a self-signed ECDSA P-256 certificate (servers.tls_files)
 
     @property
     def app_ref(self) -> str:
@@ -83,6 +87,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("workers-2", "hello world, keep-alive, 100 connections, 2 worker processes",
              "hello", 100, apps.HELLO_BODY, servers=("wsgikit", "gunicorn-gthread"), workers=2,
              requires_wsgikit_workers=True),
+    Scenario("tls-hello-10", "hello world over TLS, keep-alive, 10 connections", "hello", 10,
+             apps.HELLO_BODY, servers=TLS_SERVERS, tls=True),
+    Scenario("tls-hello-close", "hello world over TLS, `Connection: close`: a full handshake per "
+             "request (req/s = handshakes/s), 10 connections", "hello", 10, apps.HELLO_BODY,
+             headers=(("Connection", "close"),), keep_alive=False, servers=TLS_SERVERS, tls=True),
 )
 SCENARIOS_BY_NAME = {s.name: s for s in SCENARIOS}
 

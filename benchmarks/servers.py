@@ -41,6 +41,8 @@ class LaunchOptions:
     workers: int = 1
     python: str = sys.executable
     wsgikit_build: str = "python"  # or "compiled": the mypyc build from tools/compile.py
+    certfile: Optional[str] = None  # TLS: every server gets the same certificate and key
+    keyfile: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ServerSpec:
     build: Callable[[LaunchOptions], list[str]]
     pure_python: bool = True
     supports_workers: bool = False  # True when ``workers > 1`` means real worker processes
+    supports_tls: bool = False
 
 
 #: Where tools/compile.py (``make compiled``) puts the compiled wsgikit.
@@ -75,7 +78,14 @@ def _wsgikit(opts: LaunchOptions) -> list[str]:
             "--threads", str(opts.threads)]
     if opts.workers > 1:
         argv += ["--workers", str(opts.workers)]
-    return [*argv, opts.app]
+    return [*argv, *_tls_flags(opts), opts.app]
+
+
+def _tls_flags(opts: LaunchOptions) -> list[str]:
+    """``--certfile C --keyfile K`` (wsgikit's and gunicorn's spelling) when TLS is on."""
+    if not opts.certfile:
+        return []
+    return ["--certfile", opts.certfile, "--keyfile", opts.keyfile or opts.certfile]
 
 
 def _waitress(opts: LaunchOptions) -> list[str]:
@@ -90,12 +100,15 @@ def _gunicorn(worker_class: str) -> Callable[[LaunchOptions], list[str]]:
                 "--log-level", "warning"]
         if worker_class == "gthread":
             argv += ["--threads", str(opts.threads)]
-        return [*argv, opts.app]
+        return [*argv, *_tls_flags(opts), opts.app]
 
     return build
 
 
 def _cheroot(opts: LaunchOptions) -> list[str]:
+    if opts.certfile:  # cheroot's command line has no TLS options: our runner sets its adapter
+        return [opts.python, "-m", "benchmarks.servers", "cheroot-tls", HOST, str(opts.port),
+                opts.app, str(opts.threads), opts.certfile, opts.keyfile or opts.certfile]
     return [opts.python, "-m", "cheroot", "--bind", f"{HOST}:{opts.port}",
             "--threads", str(opts.threads), "--max-threads", str(opts.threads), opts.app]
 
@@ -110,12 +123,14 @@ def _own_runner(kind: str) -> Callable[[LaunchOptions], list[str]]:
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
-        ServerSpec("wsgikit", "wsgikit serve --threads N", _wsgikit, supports_workers=True),
+        ServerSpec("wsgikit", "wsgikit serve --threads N", _wsgikit, supports_workers=True,
+                   supports_tls=True),
         ServerSpec("waitress", "waitress --threads N (asyncore loop + thread pool)", _waitress),
         ServerSpec("gunicorn-gthread", "gunicorn -k gthread -w 1 --threads N", _gunicorn("gthread"),
-                   supports_workers=True),
+                   supports_workers=True, supports_tls=True),
         ServerSpec("gunicorn-sync", "gunicorn -k sync -w 1 (no keep-alive)", _gunicorn("sync")),
-        ServerSpec("cheroot", "cheroot --threads N --max-threads N", _cheroot),
+        ServerSpec("cheroot", "cheroot --threads N --max-threads N (TLS: builtin ssl adapter)",
+                   _cheroot, supports_tls=True),
         ServerSpec("werkzeug", "werkzeug run_simple(threaded=True), thread per connection",
                    _own_runner("werkzeug")),
         ServerSpec("wsgiref", "wsgiref WSGIServer + ThreadingMixIn, thread per connection",
@@ -140,6 +155,8 @@ def server_command(name: str, opts: LaunchOptions, cpu: Optional[str] = SERVER_C
         raise ValueError(f"unknown server {name!r}; known: {', '.join(SERVERS)}") from None
     if opts.workers > 1 and not spec.supports_workers:
         raise ValueError(f"server {name!r} has no worker processes option")
+    if opts.certfile and not spec.supports_tls:
+        raise ValueError(f"server {name!r} is not benchmarked with TLS")
     argv = spec.build(opts)
     return pinned(argv, cpu) if cpu is not None else argv
 
@@ -168,6 +185,21 @@ def child_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
+
+
+def tls_files(directory: Path) -> tuple[str, str]:
+    """A self-signed ECDSA P-256 certificate for localhost/127.0.0.1 and its key, made with the
+    ``openssl`` command once per directory (every TLS cell serves the same one)."""
+    cert, key = directory / "bench-cert.pem", directory / "bench-key.pem"
+    if not (cert.is_file() and key.is_file()):
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            check=True, capture_output=True, timeout=30,
+        )
+    return str(cert), str(key)
 
 
 class ServerStartError(RuntimeError):
@@ -289,10 +321,31 @@ def _run_wsgiref(host: str, port: int, app: Callable[..., object]) -> None:
     make_server(host, port, app, ThreadingWSGIServer, QuietHandler).serve_forever()
 
 
+def _run_cheroot_tls(host: str, port: int, app: Callable[..., object], threads: int,
+                     certfile: str, keyfile: str) -> None:
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    server = wsgi.Server((host, port), app, numthreads=threads, max=threads)
+    server.ssl_adapter = BuiltinSSLAdapter(certfile, keyfile)
+    try:
+        server.start()
+    finally:
+        server.stop()
+
+
 def _main(argv: list[str]) -> int:
+    if len(argv) == 7 and argv[0] == "cheroot-tls":
+        _, host, port, ref, threads, certfile, keyfile = argv
+        try:
+            _run_cheroot_tls(host, int(port), _import_app(ref), int(threads), certfile, keyfile)
+        except KeyboardInterrupt:
+            pass
+        return 0
     if len(argv) != 4 or argv[0] not in ("werkzeug", "wsgiref"):
-        print("usage: python -m benchmarks.servers werkzeug|wsgiref HOST PORT MODULE:APP",
-              file=sys.stderr)
+        print("usage: python -m benchmarks.servers werkzeug|wsgiref HOST PORT MODULE:APP\n"
+              "       python -m benchmarks.servers cheroot-tls HOST PORT MODULE:APP THREADS "
+              "CERT KEY", file=sys.stderr)
         return 2
     kind, host, port, ref = argv
     run = _run_werkzeug if kind == "werkzeug" else _run_wsgiref

@@ -3,8 +3,10 @@
 Signals, as gunicorn users expect:
 
 - ``SIGTERM``/``SIGINT``: every worker drains (up to ``graceful_timeout``), then the master exits 0.
-- ``SIGHUP``: re-import the app's code, start a new set of workers, and once they are ready
-  drain the old set. A new version that fails to import is logged and the old workers stay.
+- ``SIGHUP``: re-import the app's code and reload the TLS certificate and key, start a new set
+  of workers, and once they are ready drain the old set. A new version that fails to import is
+  logged and the old workers stay; a certificate that cannot be used is logged and the current
+  one stays.
 - ``SIGTTIN``/``SIGTTOU``: one worker more / one fewer (never below one).
 - A worker that dies is replaced; a worker that cannot even start, again and again, stops the
   master with exit code 1 rather than looping forever.
@@ -55,13 +57,18 @@ def purge_app_modules(baseline: set[str]) -> None:
 
     The next ``import_app`` then reads the project's code from disk again.
     """
+    # The standard library lives under base_prefix (a venv's sys.prefix holds only
+    # site-packages): re-importing ssl there would give the TLS code new exception classes that
+    # the context made before does not raise. wsgikit itself is not the app either.
+    prefixes = tuple({os.path.join(p, "lib") for p in (
+        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)})
     for name in list(sys.modules):
-        if name in baseline or name == "__main__":
+        if name in baseline or name == "__main__" or name.partition(".")[0] == "wsgikit":
             continue
         module = sys.modules.get(name)
         path = getattr(module, "__file__", None) or ""
         installed = "site-packages" in path or "dist-packages" in path
-        if installed or path.startswith(sys.prefix + "/lib"):
+        if not path or installed or path.startswith(prefixes):
             continue
         del sys.modules[name]
 
@@ -230,13 +237,46 @@ class Arbiter:
 
     # -- events ---------------------------------------------------------------------------------
 
+    def _reload_tls(self) -> bool:
+        """SIGHUP with TLS: a new context from the certificate files for the new workers.
+
+        False (and one ERROR line; the current context stays) when they cannot be used.
+        """
+        if self.ssl_context is None or not self.config.certfile:
+            return False
+        from wsgikit.config import ConfigError
+        from wsgikit.tls import make_ssl_context
+
+        try:
+            context = make_ssl_context(self.config)
+        except ConfigError as exc:
+            log.error("SIGHUP: new TLS certificate refused, the current one stays in service: "
+                      "%s", exc)
+            return False
+        if context is None:  # pragma: no cover - certfile is set
+            return False
+        self.ssl_context = context
+        log.info("SIGHUP: TLS certificate reloaded from %s", ", ".join(self.config.certfile))
+        return True
+
     def _reload(self) -> None:
+        # One signal reloads both the code and the certificate: new workers get both, the old
+        # ones finish their requests. A certificate renewal alone still restarts the workers
+        # (gracefully); --tls-reload-interval swaps it inside running workers instead.
+        app_error: Optional[Exception] = None
         if self.reload_app is not None:
             try:
                 self.app = self.reload_app()
             except Exception as exc:
-                log.error("SIGHUP: reloading the app failed, keeping the old workers: %s", exc)
+                app_error = exc
+        new_tls = self._reload_tls()
+        if app_error is not None:
+            if not new_tls:
+                log.error("SIGHUP: reloading the app failed, keeping the old workers: %s",
+                          app_error)
                 return
+            log.error("SIGHUP: reloading the app failed, new workers run the previous app "
+                      "(for the new TLS certificate): %s", app_error)
         old = list(self.workers.values())
         self.generation += 1
         log.info("SIGHUP: starting %d new worker(s), then draining %d old", self.target, len(old))

@@ -106,6 +106,15 @@ def _to_tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _to_paths(value: Any) -> tuple[str, ...]:
+    """File names: one string (a path, or several separated by commas, for env vars) or a list."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(str(v) for v in value)
+
+
 def _to_mode(value: Any) -> int:
     """File permissions, octal in strings (``600``, ``0o660``)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -314,10 +323,16 @@ class ServerConfig:
     )
 
     # TLS.
-    certfile: Optional[str] = _setting(
-        None, _to_optional_str, "PEM certificate chain (enables TLS)"
+    certfile: tuple[str, ...] = _setting(
+        (),
+        _to_paths,
+        "PEM certificate chain (enables TLS); several for SNI: the first is the default, the "
+        "others answer the names in their subjectAltName",
     )
-    keyfile: Optional[str] = _setting(None, _to_optional_str, "PEM private key")
+    keyfile: tuple[str, ...] = _setting(
+        (), _to_paths, "PEM private key, one per --certfile in the same order (or none: the "
+        "keys are in the certificate files)"
+    )
     keyfile_password: Optional[str] = _setting(
         None, _to_optional_str, "password of an encrypted key file"
     )
@@ -326,6 +341,27 @@ class ServerConfig:
     )
     cert_reqs: str = _setting(
         "none", _choice("none", "optional", "required"), "client certificate policy"
+    )
+    tls_profile: str = _setting(
+        "intermediate",
+        _choice("intermediate", "modern"),
+        "Mozilla TLS profile: intermediate (TLS 1.2 and 1.3, AEAD suites only) or modern "
+        "(TLS 1.3 only)",
+    )
+    ciphers: Optional[str] = _setting(
+        None, _to_optional_str, "OpenSSL cipher string for TLS 1.2, replacing the profile's"
+    )
+    handshake_timeout: float = _setting(
+        5.0,
+        _to_float,
+        "time from accept to a finished TLS handshake, then close (handshakes never hold a "
+        "worker; this bounds silent and trickling ones)",
+    )
+    tls_reload_interval: Optional[float] = _setting(
+        None,
+        _to_optional_float,
+        "seconds between checks of the certificate and key files; changed files are loaded "
+        "for new connections (off by default; SIGHUP reloads too)",
     )
 
     # Logging.
@@ -399,7 +435,7 @@ class ServerConfig:
             "max_request_line", "max_header_count", "max_field_bytes", "max_header_bytes",
             "max_body_bytes", "max_chunk_ext_bytes", "max_trailer_bytes", "header_timeout",
             "body_timeout", "keepalive_timeout", "send_timeout", "reload_interval",
-            "trusted_proxy_hops",
+            "trusted_proxy_hops", "handshake_timeout",
         )
         for name in ("max_requests", "max_requests_jitter"):
             if getattr(self, name) < 0:
@@ -448,6 +484,15 @@ class ServerConfig:
                 )
         if self.keyfile and not self.certfile:
             raise ConfigError("keyfile needs certfile")
+        if self.keyfile and len(self.keyfile) != len(self.certfile):
+            raise ConfigError(
+                f"keyfile: {len(self.keyfile)} given for {len(self.certfile)} certfile(s); give "
+                "one per certfile, in the same order (or none if the keys are in the certfiles)"
+            )
+        if self.ciphers and not self.certfile:
+            raise ConfigError("ciphers needs certfile (TLS)")
+        if self.tls_reload_interval is not None and self.tls_reload_interval <= 0:
+            raise ConfigError("tls_reload_interval must be positive")
         if self.keyfile_password and not self.keyfile:
             raise ConfigError("keyfile_password needs keyfile")
         if self.ca_certs and not self.certfile:

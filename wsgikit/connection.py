@@ -218,7 +218,6 @@ class Connection:
 
     def _serve(self, queue_wait: float) -> None:
         parser = self.parser
-        owner = self.owner
         turn = 0
         while True:
             event = parser.next_event()
@@ -231,7 +230,7 @@ class Connection:
                 queue_wait = 0.0
                 self.requests += 1
                 self.fresh = False
-                if not keep or owner.shutting_down:
+                if not keep:
                     self.close()
                     return
                 parser.start_next()
@@ -289,6 +288,15 @@ class Connection:
             self.expire()
             return False
         if self.owner.shutting_down and not in_message and not self.fresh:
+            # draining: a request already here is served (its response closes the
+            # connection); else it waits in the parker for the drain grace, holding no worker
+            received = self._recv_within(0.0)
+            if received:
+                self.head_started = time.monotonic()
+                parser.feed(received)
+                return True
+            if received is None and self.owner.park(self, deadline):
+                return False
             self.close()
             return False
         lingering = False
@@ -382,7 +390,9 @@ class Connection:
         self._responding = True
         outcome = gateway.run()
         self._responding = False
-        keep = outcome.keep_alive and self._may_keep_alive()
+        # the response's promise stands even if a drain began meanwhile (the drain grace
+        # serves or closes the connection then); only what the request left decides
+        keep = outcome.keep_alive and self._reusable()
         if keep and not self._body_done:
             keep = self._drain(wsgi_input)
         if owner.record_responses:
@@ -390,12 +400,16 @@ class Connection:
         return keep
 
     def _may_keep_alive(self) -> bool:
+        """Whether the response may promise another request: not while the server drains."""
+        return not self.owner.shutting_down and self._reusable()
+
+    def _reusable(self) -> bool:
         """Whether, as far as the request goes, the connection may serve another one."""
         head = self._head
         wsgi_input = self._input
         if head is None or wsgi_input is None:  # pragma: no cover - set by _handle first
             return False
-        if not head.keep_alive or self.owner.shutting_down:
+        if not head.keep_alive:
             return False
         if self.max_requests is not None and self.requests + 1 >= self.max_requests:
             return False
@@ -700,7 +714,9 @@ class Connection:
         return total
 
     def _handshake(self) -> bool:
-        remaining = self.accepted_at + self.config.header_timeout - time.monotonic()
+        """A blocking handshake in this thread, for ``handle_request()`` only: otherwise the
+        server hands TLS connections to workers handshaken already (``tls.Handshaker``)."""
+        remaining = self.accepted_at + self.config.handshake_timeout - time.monotonic()
         if remaining <= 0:
             self.close()
             return False
@@ -708,14 +724,30 @@ class Connection:
         try:
             self.sock.do_handshake()  # type: ignore[attr-defined]
         except OSError as exc:  # ssl.SSLError included
-            log.info("wsgikit: TLS handshake with %s failed: %s", self.remote_addr, exc)
+            log.debug("wsgikit: TLS handshake with %s failed: %s", self.remote_addr, exc)
             self.close()
             return False
-        self._handshaken = True
-        from wsgikit.tls import tls_environ  # HTTPS, SSL_PROTOCOL, SSL_CLIENT_* (mod_ssl names)
-
-        self.base_environ = {**self.base_environ, **tls_environ(self.sock)}  # type: ignore[arg-type]
+        self.tls_established()
         return True
+
+    @property
+    def handshaken(self) -> bool:
+        """True for plain TCP, and for TLS once the handshake is done."""
+        return self._handshaken
+
+    def tls_established(self) -> None:
+        """The handshake is done: add HTTPS, SSL_PROTOCOL, SSL_CLIENT_* (mod_ssl names)."""
+        from wsgikit.tls import tls_environ
+
+        self._handshaken = True
+        self.base_environ = {**self.base_environ, **tls_environ(self.sock)}  # type: ignore[arg-type]
+
+    def prefeed(self, data: bytes) -> None:
+        """Bytes of the first request read before a worker took the connection (the handshake
+        thread reads what came with the client's last handshake flight)."""
+        if self.head_started is None:
+            self.head_started = time.monotonic()
+        self.parser.feed(data)
 
     def _fail(self, exc: ProtocolError, status: Optional[int] = None) -> None:
         """Answer a protocol error (once, short, ``Connection: close``) and close gently."""
@@ -732,6 +764,16 @@ class Connection:
             self.close()
             return
         self._lingering_close()
+
+    def _close_notify(self) -> None:
+        """Send TLS close_notify without waiting for the client's: the client can tell a
+        complete response from a cut one, and OpenSSL keeps the session for resumption by id
+        (it drops the sessions of connections closed without one)."""
+        try:
+            self.sock.setblocking(False)
+            self.sock.unwrap()  # type: ignore[attr-defined]
+        except (OSError, ValueError):  # ssl.SSLWantReadError: the client's reply not here yet
+            pass
 
     def _lingering_close(self) -> None:
         try:
@@ -755,6 +797,8 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        if self.tls and self._handshaken:
+            self._close_notify()
         try:
             self.sock.close()
         except OSError:

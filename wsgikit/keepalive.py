@@ -11,6 +11,10 @@ are one-shot: a socket that fires is disarmed by the kernel, and the next park o
 connection re-arms it (``EPOLL_CTL_MOD``), so a keep-alive connection costs one ``epoll_ctl``
 per park instead of an add and a delete. Other selectors get a wake-up byte through a socket
 pair.
+
+A connection may also be parked until its socket is *writable* (``park(..., writable=True)``):
+a TLS handshake that cannot send its next flight waits so (see ``wsgikit.tls.Handshaker``, which
+runs handshakes in a parker of its own).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ log = logging.getLogger("wsgikit.error")
 #: Longest sleep of the selector thread: the precision of deadlines set while it sleeps.
 TICK = 0.05
 _ONE_SHOT_READ = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLONESHOT", 0)
+_ONE_SHOT_WRITE = getattr(select, "EPOLLOUT", 0) | getattr(select, "EPOLLONESHOT", 0)
 
 
 class WakeUp:
@@ -106,7 +111,7 @@ class KeepAliveParker:
         self._parked: dict[int, tuple[Any, float, int]] = {}  # fd -> (conn, deadline, token)
         self._deadlines: list[tuple[float, int, int]] = []  # heap of (deadline, token, fd)
         self._tokens = itertools.count()
-        self._pending: list[tuple[Any, float]] = []  # non-epoll: registrations for the thread
+        self._pending: list[tuple[Any, float, bool]] = []  # non-epoll: for the thread to add
         self._wakeup = WakeUp()
         if self._direct:
             self._epoll.register(self._wakeup.fileno(), select.EPOLLIN)
@@ -127,10 +132,11 @@ class KeepAliveParker:
     def __len__(self) -> int:
         return len(self._parked)
 
-    def park(self, conn: Any, deadline: float) -> bool:
-        """Wait for ``conn`` to become readable before ``deadline`` (``time.monotonic()``).
+    def park(self, conn: Any, deadline: float, writable: bool = False) -> bool:
+        """Wait for ``conn`` to become readable (or ``writable``) before ``deadline``.
 
-        False if the parker is stopped: the caller keeps the connection (and closes it).
+        ``deadline`` is a ``time.monotonic()`` time. False if the parker is stopped: the caller
+        keeps the connection (and closes it).
         """
         if not self._running:
             return False
@@ -138,12 +144,12 @@ class KeepAliveParker:
             with self._lock:
                 if not self._running:
                     return False
-                self._add(conn, deadline)
+                self._add(conn, deadline, writable)
             return True
         with self._lock:
             if not self._running:
                 return False
-            self._pending.append((conn, deadline))
+            self._pending.append((conn, deadline, writable))
         self._wakeup.set()
         return True
 
@@ -161,7 +167,7 @@ class KeepAliveParker:
                 self._selector_thread.join(timeout)
         with self._lock:
             left = [conn for conn, _, _ in self._parked.values()]
-            left.extend(conn for conn, _ in self._pending)
+            left.extend(conn for conn, _, _ in self._pending)
             for fd in list(self._parked):
                 self._forget(fd)
             self._parked.clear()
@@ -175,7 +181,7 @@ class KeepAliveParker:
 
     # -- internals (called with the lock held, or from the parker thread) ------------------------
 
-    def _add(self, conn: Any, deadline: float) -> None:
+    def _add(self, conn: Any, deadline: float, writable: bool = False) -> None:
         fd = conn.fileno()
         token = next(self._tokens)
         self._parked[fd] = (conn, deadline, token)
@@ -188,26 +194,27 @@ class KeepAliveParker:
         heapq.heappush(heap, (deadline, token, fd))
         try:
             if self._direct:
-                self._arm(fd, conn)
+                self._arm(fd, conn, _ONE_SHOT_WRITE if writable else _ONE_SHOT_READ)
             else:
-                self._selector.register(fd, selectors.EVENT_READ, conn)
+                event = selectors.EVENT_WRITE if writable else selectors.EVENT_READ
+                self._selector.register(fd, event, conn)
         except (KeyError, ValueError, OSError):
             self._parked.pop(fd, None)
             raise
 
-    def _arm(self, fd: int, conn: Any) -> None:
+    def _arm(self, fd: int, conn: Any, events: int) -> None:
         """Register ``fd`` one-shot, or re-arm it if this connection is registered already."""
         epoll = self._epoll
         if self._armed.get(fd) == id(conn):
             try:
-                epoll.modify(fd, _ONE_SHOT_READ)
+                epoll.modify(fd, events)
                 return
             except FileNotFoundError:  # closed and reopened since: register it afresh
                 pass
         try:
-            epoll.register(fd, _ONE_SHOT_READ)
+            epoll.register(fd, events)
         except FileExistsError:  # an fd number reused while its old registration lingered
-            epoll.modify(fd, _ONE_SHOT_READ)
+            epoll.modify(fd, events)
         self._armed[fd] = id(conn)
 
     def _unregister(self, fd: int) -> None:
@@ -270,9 +277,9 @@ class KeepAliveParker:
             self._unregister(fd)
             if entry is not None:
                 ready.append(entry[0])
-        for conn, deadline in self._pending:
+        for conn, deadline, writable in self._pending:
             try:
-                self._add(conn, deadline)
+                self._add(conn, deadline, writable)
             except (KeyError, ValueError, OSError):
                 ready.append(conn)  # let the worker see the error and close it
         self._pending.clear()

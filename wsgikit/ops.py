@@ -470,10 +470,28 @@ def run_server(
     for name in ("SIGTERM", "SIGINT", "SIGQUIT", "SIGBREAK"):  # SIGBREAK: Ctrl-Break, Windows
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), on_signal)
-    if parent_pid is None and hasattr(signal, "SIGHUP"):
+    reloader = None
+    watch_stop: Optional[threading.Event] = None
+    if ssl_context is not None and config.certfile:
+        from wsgikit.tls import CertReloader
+
+        reloader = CertReloader(config, server.set_ssl_context)
+        if config.tls_reload_interval is not None:
+            watch_stop = reloader.start_watching(config.tls_reload_interval)
+    if hasattr(signal, "SIGHUP") and (parent_pid is None or reloader is not None):
         # One process has no workers to replace: a hangup (a closed terminal) must not kill
-        # the server mid-request. Use --workers for SIGHUP code reloads.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # the server mid-request; with TLS it reloads the certificate and key (new
+        # connections get them, open ones keep theirs). Use --workers for code reloads.
+        if reloader is not None:
+            tls_reloader = reloader
+
+            def on_hangup(signum: int, frame: Any) -> None:  # no I/O in a signal handler
+                threading.Thread(target=tls_reloader.reload, args=("SIGHUP",),
+                                 name="wsgikit-tls-reload", daemon=True).start()
+
+            signal.signal(signal.SIGHUP, on_hangup)
+        else:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if parent_pid is not None:
 
         def watch_parent() -> None:
@@ -493,6 +511,8 @@ def run_server(
         for stopper in stoppers:  # shutdown() drains after serve_forever() returns: wait for it
             stopper.join(config.graceful_timeout + 5.0)
     finally:
+        if watch_stop is not None:
+            watch_stop.set()
         if notify_systemd:
             systemd.notify("STOPPING=1")
         server.server_close()

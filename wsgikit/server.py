@@ -19,8 +19,10 @@ Call flow of one connection::
         readable -> pool.submit(conn.serve)      deadline passed -> 408 (half a head) or close
 
 Shutdown (``shutdown()`` from another thread, or Ctrl-C/SIGTERM under :func:`serve`): stop
-accepting, close parked idle connections, let in-flight requests finish (their responses say
-``Connection: close``) for up to ``graceful_timeout`` seconds, then close what is left.
+accepting; for a short grace (``DRAIN_GRACE``) a parked or handshaking connection whose client
+sends a request is still served, then the rest are closed; let in-flight requests finish (their
+responses say ``Connection: close``) for up to ``graceful_timeout`` seconds, then close what is
+left.
 
 Hooks for subclasses (``wsgikit.simple_server`` builds on them):
 
@@ -67,6 +69,8 @@ access_log = logging.getLogger("wsgikit.access")
 
 #: Connections accepted per readiness event before looking at the other listeners again.
 ACCEPT_BATCH = 64
+#: On shutdown, how long idle and handshaking connections may still bring a request.
+DRAIN_GRACE = 1.0
 
 
 def raise_nofile_limit(wanted: Optional[int] = None) -> int:
@@ -131,6 +135,15 @@ class Server(socketserver.TCPServer):
         )
         self.pool = self.pool_class(self.config.threads, self.config.max_queued)
         self.parker = self.parker_class(self._wake_parked, self._expire_parked)
+        #: TLS handshakes run here, never in a worker (``wsgikit.tls.Handshaker``).
+        self.handshaker: Any = None
+        if ssl_context is not None:
+            from wsgikit.tls import Handshaker
+
+            self.handshaker = Handshaker(
+                self._handshake_done, self.config.handshake_timeout,
+                server_header=self.config.server_header, parker_class=self.parker_class,
+            )
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
         self._shutting_down = False
@@ -264,7 +277,7 @@ class Server(socketserver.TCPServer):
 
     def stats(self) -> dict[str, int]:
         pool = self.pool
-        return {
+        stats = {
             "queued": pool.queued,
             "busy_workers": pool.busy,
             "idle_workers": pool.idle,
@@ -273,6 +286,16 @@ class Server(socketserver.TCPServer):
             "parked_connections": len(self.parker),
             "rejected": self._rejected,
         }
+        if self.handshaker is not None:
+            stats.update(self.handshaker.stats())
+        return stats
+
+    def set_ssl_context(self, context: Any) -> None:
+        """Use ``context`` for connections accepted from now on (certificate rotation); open
+        connections keep the one they were accepted with."""
+        if self.ssl_context is None:
+            raise ValueError("set_ssl_context: this server was not started with TLS")
+        self.ssl_context = context
 
     # -- what connections call ---------------------------------------------------------------
 
@@ -293,8 +316,7 @@ class Server(socketserver.TCPServer):
         return self.pool.take_call()
 
     def park(self, conn: Connection, deadline: float) -> bool:
-        if self._shutting_down:
-            return False
+        # also while draining, until the drain grace ends and the parker stops (False then)
         return self.parker.park(conn, deadline)
 
     def connection_closed(self, conn: Connection) -> None:
@@ -314,6 +336,19 @@ class Server(socketserver.TCPServer):
     def _expire_parked(self, conn: Connection) -> None:
         conn.expire()
 
+    def _handshake_done(self, conn: Connection, got_data: bool) -> None:
+        """The handshake thread finished ``conn``'s handshake: a worker reads the request once
+        it has begun to arrive; until then the connection waits in the keep-alive parker."""
+        if got_data:
+            conn.ready_at = time.monotonic()
+            if not self.pool.submit(conn.serve):
+                if self.pool.closed:
+                    conn.close()
+                else:
+                    self._reject_busy(conn)
+        elif not self.park(conn, conn.accepted_at + self.config.header_timeout):
+            conn.close()  # shutting down
+
     # -- serving ----------------------------------------------------------------------------
 
     def _start(self) -> None:
@@ -321,6 +356,8 @@ class Server(socketserver.TCPServer):
             self._started = True
             self.pool.start()
             self.parker.start()
+            if self.handshaker is not None:
+                self.handshaker.start()
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Accept connections until :meth:`shutdown` (socketserver semantics)."""
@@ -399,6 +436,12 @@ class Server(socketserver.TCPServer):
             conn = self._adopt(sock, address, listener)
             if conn is None:
                 continue
+            if self.handshaker is not None:
+                # TLS: the handshake thread takes it; a worker sees it only once the handshake
+                # is done and its request has begun (a silent client costs no worker)
+                if not self.handshaker.add(conn):
+                    conn.close()  # shutting down
+                continue
             pool = self.pool
             if pool.idle > pool.queued:
                 # a worker is free: it reads the request at once (usually already here)
@@ -435,7 +478,7 @@ class Server(socketserver.TCPServer):
         """Every worker busy and the queue full: 503 + Retry-After at once, never a hang."""
         try:
             conn.sock.setblocking(False)
-            if conn.sock.recv(1, socket.MSG_PEEK) == b"":
+            if not conn.tls and conn.sock.recv(1, socket.MSG_PEEK) == b"":
                 conn.close()  # the client already left: nobody to refuse
                 return
         except OSError:
@@ -449,7 +492,7 @@ class Server(socketserver.TCPServer):
             )
             self._last_reject_log = now
         sock = conn.sock
-        if not conn.tls:
+        if conn.handshaken:  # plain TCP, or TLS past its handshake
             data = error_response(
                 503, "server busy, retry shortly", server_header=self.config.server_header,
                 headers=[("Retry-After", "1")],
@@ -489,9 +532,23 @@ class Server(socketserver.TCPServer):
         if self._drained:
             return True
         self._shutting_down = True
+        started = time.monotonic()
+        # Connections between requests, or still in their TLS handshake, are not cut at once:
+        # for a short grace one whose client speaks is served (with Connection: close), so a
+        # worker restart under load (SIGHUP with --workers) drops no request; what is still
+        # waiting after it is closed.
+        grace = min(timeout, DRAIN_GRACE)
+        handshaker = self.handshaker
+        while (len(self.parker) or (handshaker is not None and len(handshaker))) and (
+            time.monotonic() - started < grace
+        ):
+            time.sleep(0.01)
+        if handshaker is not None:
+            for conn in handshaker.stop():
+                conn.close()
         for conn in self.parker.stop():
             conn.close()
-        finished = self.pool.shutdown(timeout)
+        finished = self.pool.shutdown(max(0.0, timeout - (time.monotonic() - started)))
         with self._lock:
             left = list(self._connections)
         for conn in left:

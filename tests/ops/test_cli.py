@@ -159,6 +159,8 @@ def _sample_value(f: dataclasses.Field) -> tuple[list[str], str]:  # type: ignor
         "reload_exclude": (["tests/*"], "tests/*"),
         "request_warn_after": (["2.5"], "2.5"),
         "cert_reqs": (["none"], "none"),
+        "tls_profile": (["modern"], "modern"),
+        "tls_reload_interval": (["2.5"], "2.5"),
         "max_field_bytes": (["4096"], "4096"),
     }
     if f.name in special:
@@ -172,7 +174,7 @@ def _sample_value(f: dataclasses.Field) -> tuple[list[str], str]:  # type: ignor
     raise AssertionError(f"no sample value for {f.name}")
 
 
-TLS_FIELDS = {"certfile", "keyfile", "keyfile_password", "ca_certs"}
+TLS_FIELDS = {"certfile", "keyfile", "keyfile_password", "ca_certs", "ciphers"}
 
 
 def test_every_flag_reaches_the_config(app_dir: Path) -> None:
@@ -206,11 +208,12 @@ def test_tls_flags_reach_the_config(app_dir: Path, tls_files: dict[str, str]) ->
     result = run_cli(
         ["serve", "opsapp:app", "--print-config", "--certfile", tls_files["cert"],
          "--keyfile", tls_files["key"], "--ca-certs", tls_files["ca"], "--cert-reqs",
-         "optional"],
+         "optional", "--ciphers", "ECDHE+AESGCM"],
         app_dir,
     )
     assert result.returncode == 0, result.stderr
     printed = _printed(result)
+    assert printed["ciphers"] == "ECDHE+AESGCM"
     assert printed["certfile"] == tls_files["cert"]
     assert printed["keyfile"] == tls_files["key"]
     assert printed["ca_certs"] == tls_files["ca"]

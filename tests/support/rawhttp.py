@@ -7,6 +7,7 @@ every read has a deadline, so a server that hangs fails the test instead of the 
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -35,11 +36,26 @@ class RawResponse:
 
 
 class RawClient:
-    """One TCP connection; ``send`` bytes, ``read_response`` parses one response."""
+    """One TCP connection; ``send`` bytes, ``read_response`` parses one response.
 
-    def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
+    With ``context`` the connection is TLS (handshake done in the constructor, SNI
+    ``server_hostname``, resuming ``session`` if given); ``self.sock`` is then the
+    ``ssl.SSLSocket``.
+    """
+
+    def __init__(self, host: str, port: int, *, timeout: float = 5.0,
+                 context: Optional[ssl.SSLContext] = None,
+                 server_hostname: Optional[str] = None,
+                 session: Optional[ssl.SSLSession] = None) -> None:
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if context is not None:
+            try:
+                self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname,
+                                                session=session)
+            except BaseException:
+                self.sock.close()
+                raise
         self.buffer = b""
         self.eof = False
 

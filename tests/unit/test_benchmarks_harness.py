@@ -302,6 +302,40 @@ def test_wrk_command_carries_the_scenario_headers_and_the_summary_script(tmp_pat
     assert 'wrk.method = "POST"' in post_script and "done = function" in post_script
 
 
+def test_tls_scenarios_run_https_with_the_same_certificate_on_every_server(
+    tmp_path: Path,
+) -> None:
+    scenario = SCENARIOS_BY_NAME["tls-hello-close"]
+    assert scenario.tls and not scenario.keep_alive
+    argv = wrk_command(scenario, 43210, 5.0, wrk_script(scenario, tmp_path), cpu=None)
+    assert argv[-1] == "https://127.0.0.1:43210/"
+    opts = LaunchOptions(port=43210, app="benchmarks.apps:hello", certfile="/c.pem",
+                         keyfile="/k.pem", python="/py")
+    for name in scenario.servers:
+        argv = server_command(name, opts, cpu=None)
+        assert "/c.pem" in argv and "/k.pem" in argv, name
+    with pytest.raises(ValueError, match="not benchmarked with TLS"):
+        server_command("waitress", opts, cpu=None)
+    from wsgikit.cli import build_parser
+
+    args = build_parser().parse_args(server_command("wsgikit", opts, cpu=None)[3:])
+    assert args.certfile == ["/c.pem"] and args.keyfile == ["/k.pem"]
+
+
+def test_tls_files_are_a_certificate_and_key_that_ssl_loads(tmp_path: Path) -> None:
+    import shutil
+    import ssl
+
+    from benchmarks.servers import tls_files
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    cert, key = tls_files(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    assert tls_files(tmp_path) == (cert, key)  # made once per directory
+
+
 # --- rendering -----------------------------------------------------------------------------------
 
 

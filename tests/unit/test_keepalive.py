@@ -157,3 +157,44 @@ def test_a_reused_descriptor_is_watched_afresh(mode):
         parker.stop()
         a1.close()
         a2.close()
+
+
+def test_a_connection_parked_for_writing_wakes_when_its_send_buffer_drains():
+    """What a TLS handshake that cannot send its next flight waits for (park(writable=True))."""
+    parker, woke, expired, event = make_parker()
+    a1, a2 = socket.socketpair()
+    try:
+        a1.setblocking(False)
+        try:
+            while True:  # fill a1's send buffer (a2 reads nothing yet)
+                a1.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        conn = Conn(a1)
+        assert parker.park(conn, time.monotonic() + 10, True)
+        event.wait(0.3)
+        assert woke == []  # still full: not writable
+        a2.setblocking(False)
+        try:
+            while a2.recv(1 << 20):
+                pass
+        except BlockingIOError:
+            pass
+        deadline = time.monotonic() + 5
+        while not woke and time.monotonic() < deadline:
+            event.wait(0.05)
+        assert woke == [conn] and expired == []
+        # parked again for reading, the same connection re-arms for input only
+        event.clear()
+        assert parker.park(conn, time.monotonic() + 10)
+        event.wait(0.3)
+        assert woke == [conn]  # writable, but nobody asked for that now
+        a2.sendall(b"y")
+        deadline = time.monotonic() + 5
+        while len(woke) < 2 and time.monotonic() < deadline:
+            event.wait(0.05)
+        assert woke == [conn, conn]
+    finally:
+        parker.stop()
+        a1.close()
+        a2.close()
