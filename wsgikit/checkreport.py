@@ -164,7 +164,8 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.2
 text-align:left;vertical-align:top}th{background:#f4f4f4}code,pre{font:13px ui-monospace,monospace}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;white-space:pre-wrap}
 .warning{background:#fff3cd;border:2px solid #d39e00;padding:.8em;font-weight:bold}
-.ok{color:#176f2c}.bad{color:#b00020}.level{border-radius:3px;padding:0 .4em;color:#fff}
+td.ok,td.bad{white-space:nowrap}.ok{color:#176f2c}.bad{color:#b00020}
+.level{border-radius:3px;padding:0 .4em;color:#fff}
 .error{background:#b00020}.warning-level{background:#d39e00}.info{background:#5470c6}
 section.rule{margin:1em 0;padding:.2em 1em;border-left:4px solid #ccc}
 """
@@ -216,10 +217,14 @@ def format_html(report: CheckReport, *, strict: bool = False) -> str:
             f"{_e(rule.section)}</a>. Seen on {len(probes)} of {report.probes} probes.</p>",
             "<table><tr><th>Probe</th><th>What happened</th><th>In</th></tr>",
         ]
-        parts += [
-            f"<tr><td>{_e(p)}</td><td>{_e(f.detail)}</td><td><code>{_e(f.where)}</code></td></tr>"
-            for p, f in items
-        ]
+        rows: dict[tuple[str, str], list[str]] = {}
+        for p, f in items:  # the same finding on many probes is one row
+            rows.setdefault((f.detail, f.where), []).append(p)
+        for (detail, where), names in rows.items():
+            who = f"all {report.probes} probes" if len(names) == report.probes else ", ".join(names)
+            parts.append(
+                f"<tr><td>{_e(who)}</td><td>{_e(detail)}</td><td><code>{_e(where)}</code></td></tr>"
+            )
         parts += ["</table>", "</section>"]
     crashes = _crash_groups(report, True)
     if crashes:
