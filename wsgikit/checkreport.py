@@ -230,10 +230,10 @@ def format_html(report: CheckReport, *, strict: bool = False) -> str:
     if crashes:
         parts.append("<h2>Exceptions that escaped the app</h2>")
         for error, results in crashes:
-            names = ", ".join(r.probe.name for r in results)
+            on = ", ".join(r.probe.name for r in results)
             parts += [
                 f"<details><summary><code>{_e(error)}</code> on {len(results)} probe(s): "
-                f"{_e(names)}</summary><pre>{_e(results[0].traceback)}</pre></details>"
+                f"{_e(on)}</summary><pre>{_e(results[0].traceback)}</pre></details>"
             ]
     parts += [
         "<h2>Status per probe</h2>",
