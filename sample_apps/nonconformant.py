@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from middleware.validator import ValidatorMiddleware
+from wsgikit.checker import drive
 from wsgikit.checkreport import section_url
 from wsgikit.types import StartResponse, WSGIEnvironment
 
@@ -35,33 +35,13 @@ def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[byt
     yield "done"  # type: ignore[misc]  # BUG A404: str where bytes are required
 
 
-def _run_reported(
-    environ: WSGIEnvironment,
-) -> tuple[ValidatorMiddleware, str, list[Any], list[Any]]:
-    """Call :func:`app` under the validator (report mode) as a server would, on a copy of the
-    environ (the server's own stays untouched); return what it tried to send."""
-    checked = ValidatorMiddleware(app, mode="report")
-    sent: list[Any] = ["(start_response never called)", []]
-    chunks: list[Any] = []
-
-    def capture(status: str, headers: list[Any], exc_info: Any = None) -> Any:
-        sent[:] = [status, list(headers)]
-        return chunks.append
-
-    result = checked(dict(environ), capture)
-    try:
-        for chunk in result:
-            chunks.append(chunk)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return checked, str(sent[0]), sent[1], chunks
-
-
 def page(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """An HTML page: what :func:`app` tried to send for this request and every finding."""
-    checked, status, headers, chunks = _run_reported(environ)
+    checked = ValidatorMiddleware(app, mode="report")
+    sent = drive(checked, dict(environ))  # a copy: the server's own environ stays untouched
+    status = sent.status or "(start_response never called)"
+    headers = sent.headers
+    chunks = [c for c in sent.chunks if c]
     findings = checked.problems(include_info=True)
     rows = "\n".join(
         f'<tr class="{html.escape(f.rule.level)}"><td id="{html.escape(f.rule.id)}">'

@@ -28,7 +28,7 @@ from wsgikit.validate import Finding, Validator
 
 __all__ = [
     "Probe", "PROBES", "DEFAULT_HOST", "ProbeResult", "AppOutput", "CheckReport", "run_check",
-    "probe_environ", "probe_request",
+    "probe_environ", "probe_request", "Response", "drive",
 ]  # fmt: skip
 
 #: The Host the probes send unless told otherwise: one that frameworks accept in development
@@ -292,26 +292,35 @@ class CheckReport:
         return format_text(self, include_info=include_info, examples=examples)
 
 
-class _Response:
-    """The server's side of one exchange: the status and whether body bytes went out."""
+class Response:
+    """The server's side of one call: the status, headers and body chunks the app gave."""
 
     def __init__(self) -> None:
         self.status: Optional[str] = None
-        self.sent = False
+        self.headers: list[Any] = []
+        self.chunks: list[Any] = []
+        self.sent = False  # body bytes went out: a later exc_info must be re-raised
 
     def start_response(self, status: str, headers: list[Any], exc_info: Any = None) -> Any:
         if exc_info is not None and self.sent:
             raise exc_info[1].with_traceback(exc_info[2])
-        self.status = status
+        self.status, self.headers = status, list(headers)
         return self.write
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Any) -> None:
+        self.chunks.append(data)
         if data:
             self.sent = True
 
 
-def _drive(app: Callable[..., Any], environ: dict[str, Any], response: _Response) -> None:
-    """Call ``app`` as a server does: start_response, drain the iterable, close it."""
+def drive(
+    app: Callable[..., Any], environ: dict[str, Any], response: Optional[Response] = None
+) -> Response:
+    """Call ``app`` as a server does: start_response, drain the iterable, close it.
+
+    Exceptions from the app propagate; pass ``response`` to see how far it got.
+    """
+    response = Response() if response is None else response
     result = app(environ, response.start_response)
     try:
         for chunk in result:
@@ -320,6 +329,7 @@ def _drive(app: Callable[..., Any], environ: dict[str, Any], response: _Response
         close = getattr(result, "close", None)
         if close is not None:
             close()
+    return response
 
 
 @contextlib.contextmanager
@@ -372,11 +382,11 @@ def run_check(
         errors = io.StringIO()
         environ = probe_environ(probe, host=host, errors=errors)
         result = ProbeResult(probe)
-        response = _Response()
+        response = Response()
         validated = Validator(app, mode="report", on_finding=result.findings.append)
         with _captured_output() as captured:
             try:
-                _drive(validated, environ, response)
+                drive(validated, environ, response)
             except Exception as exc:  # the app raised: the server would answer 500 or cut it
                 result.raised = f"{type(exc).__name__}: {exc}"
                 result.traceback = traceback.format_exc()
