@@ -243,9 +243,12 @@ def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
         ops.close_listeners(listeners)
 
 
-def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from wsgikit.checker import DEFAULT_HOST
+#: wsgikit.checker.DEFAULT_HOST, named here so that building the parser for ``serve`` does not
+#: import the checker (tests/unit/test_checker.py holds the two equal).
+CHECK_DEFAULT_HOST = "localhost"
 
+
+def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "check",
         help="drive an app with a battery of requests through the PEP 3333 validator",
@@ -260,9 +263,9 @@ def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--strict", action="store_true", help="count info-level findings too")
     p.add_argument(
         "--host",
-        default=DEFAULT_HOST,
+        default=CHECK_DEFAULT_HOST,
         metavar="NAME[:PORT]",
-        help=f"the Host header the probes send (default: {DEFAULT_HOST}, which frameworks "
+        help=f"the Host header the probes send (default: {CHECK_DEFAULT_HOST}, which frameworks "
         "accept in development); it must be one the app allows",
     )
     p.add_argument(

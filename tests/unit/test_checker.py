@@ -14,7 +14,7 @@ import sample_apps
 from sample_apps import nonconformant
 from wsgikit.checker import DEFAULT_HOST, PROBES, probe_environ, run_check
 from wsgikit.checkreport import PEP3333_URL, format_html, section_url
-from wsgikit.cli import main
+from wsgikit.cli import CHECK_DEFAULT_HOST, main
 from wsgikit.pep3333 import RULES
 from wsgikit.validate import environ_problems
 
@@ -68,6 +68,10 @@ def test_probes_send_the_host_given() -> None:
         "example.test:8080", "example.test", "8080")  # fmt: skip
     environ = probe_environ(PROBES[0], host="[::1]:9000")
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("[::1]", "9000")
+
+
+def test_cli_default_host_is_the_checkers() -> None:
+    assert CHECK_DEFAULT_HOST == DEFAULT_HOST
 
 
 @pytest.mark.parametrize("host", ["", "a b", "x:port", "x/y", "x\r\nEvil: 1", "u@x"])
