@@ -1,8 +1,9 @@
 """REDbot ("lint for HTTP") on the static site, through ``make serve``'s app stack.
 
-``sample_apps:app`` runs on a real wsgikit server; REDbot fetches every file of the static site
-(plus its JSON API and a 404) and re-requests each with If-None-Match, If-Modified-Since, Range
-and Accept-Encoding. No note may be "bad", and no warning may be one the middleware can fix.
+``sample_apps:app`` runs under ``python -m wsgikit serve`` (what ``make serve`` runs); REDbot
+fetches every file of the static site (plus its JSON API and a 404) and re-requests each with
+If-None-Match, If-Modified-Since, Range and Accept-Encoding. No note may be "bad", and no
+warning may be one the middleware can fix.
 
 The one warning allowed: RANGE_CL_FULL on a file no longer than REDbot's range sample (96
 bytes). REDbot asks for ``bytes=0-<sample length>``, which on such a file covers all of it, so
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ import sample_apps
 from middleware.compress import CompressMiddleware
 from sample_apps.static_site import FILES
 from tests.conftest import require_module
+from tests.ops.conftest import ServeProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.server]
 
@@ -57,16 +60,17 @@ def problems(notes: list[dict[str, Any]], allowed: tuple[str, ...] = ()) -> list
 
 
 @pytest.fixture(scope="module")
-def site_url() -> Any:
-    """make serve's app stack (the samples index) on a live server, for the whole module."""
-    from tests.support.live import LiveServer
-
-    server = LiveServer(sample_apps.app)
-    server.start()
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``make serve``: ``python -m wsgikit serve sample_apps:app`` as a child process."""
+    server = ServeProcess(
+        ["--host", "127.0.0.1", "--port", "0", "sample_apps:app"],
+        tmp_path_factory.mktemp("serve"),
+    )
     try:
         yield server.url + "/static_site/"
     finally:
-        server.stop()
+        assert server.stop() == 0, server.output()
+        server.kill()  # closes its log file
 
 
 def ids(notes: list[dict[str, Any]]) -> set[str]:
