@@ -124,8 +124,8 @@ def _parse(raw: bytes) -> tuple[RequestHead, bytes]:
     return head, bytes(body)
 
 
-def _server_name_port(host: str) -> tuple[str, str]:
-    """``SERVER_NAME`` and ``SERVER_PORT`` for ``Host: host`` (port 80 when it names none)."""
+def _server_name_port(host: str, default_port: int = 80) -> tuple[str, str]:
+    """``SERVER_NAME`` and ``SERVER_PORT`` for ``Host: host`` (the scheme's when it names none)."""
     try:
         parts = urlsplit("//" + host)
         port = parts.port
@@ -134,17 +134,20 @@ def _server_name_port(host: str) -> tuple[str, str]:
     name = host.rsplit(":", 1)[0] if port is not None else host
     if not name or parts.path or parts.query or parts.fragment or parts.username is not None:
         raise ValueError(f"not a valid host: {host!r} (expected NAME or NAME:PORT)")
-    return name, str(port or 80)
+    return name, str(port or default_port)
 
 
 def probe_environ(
-    probe: Probe, *, host: str = DEFAULT_HOST, errors: Any = None
+    probe: Probe, *, host: str = DEFAULT_HOST, scheme: str = "http", errors: Any = None
 ) -> dict[str, Any]:
     """The environ the wsgikit server would build for ``probe`` (body in a BytesIO).
 
-    Raises ``ValueError`` naming the problem when ``host`` is not a valid Host header value.
+    ``scheme="https"`` gives what wsgikit's TLS listener adds (``wsgi.url_scheme``, ``HTTPS``).
+    Raises ``ValueError`` naming the problem when ``host`` or ``scheme`` is not valid.
     """
-    server_name, server_port = _server_name_port(host)
+    if scheme not in ("http", "https"):
+        raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
+    server_name, server_port = _server_name_port(host, 443 if scheme == "https" else 80)
     try:
         head, body = _parse(probe.raw(host))
     except (ValueError, ProtocolError) as exc:  # only the host can make a probe fail to parse
@@ -152,8 +155,10 @@ def probe_environ(
     base = base_environ(
         server_name=server_name,
         server_port=server_port,
+        url_scheme=scheme,
         errors=io.StringIO() if errors is None else errors,
         multithread=True,
+        extra={"HTTPS": "on"} if scheme == "https" else None,
     )
     return build_environ(
         head, base, wsgi_input=io.BytesIO(body), remote_addr="127.0.0.1", remote_port="50000"
@@ -170,6 +175,7 @@ class ProbeResult:
     raised: Optional[str] = None  # "Type: message" of an exception that escaped the app
     traceback: str = ""
     aborted: bool = False  # the app raised after the headers were sent: the server cuts the body
+    location: Optional[str] = None  # the Location header of a redirect
     output: str = ""  # what the app wrote to wsgi.errors, stdout, stderr or a logging stream
 
     @property
@@ -204,6 +210,7 @@ class CheckReport:
     """Findings of a check run, grouped by rule; each probe's status and what the app printed."""
 
     host: str = DEFAULT_HOST
+    scheme: str = "http"
     results: list[ProbeResult] = field(default_factory=list)
     by_rule: dict[str, list[tuple[str, Finding]]] = field(default_factory=dict)
 
@@ -233,9 +240,9 @@ class CheckReport:
 
     @property
     def error_pages_only(self) -> bool:
-        """True when every probe was answered 4xx/5xx: the app's real pages were never reached."""
+        """True when no probe got a real page: every answer was a 4xx/5xx or a redirect."""
         codes = [r.code for r in self.results]
-        return bool(codes) and all(c is None or c >= 400 for c in codes)
+        return bool(codes) and all(c is None or c >= 300 for c in codes)
 
     def status_counts(self) -> dict[str, int]:
         """How many probes got each status code ("none" when start_response was never called)."""
@@ -267,12 +274,24 @@ class CheckReport:
     def error_pages_reason(self) -> str:
         """The loud warning printed when only error pages were reached, with the app's words."""
         counts = ", ".join(f"{code} x{n}" for code, n in self.status_counts().items())
-        text = (
-            f"WARNING: the check only reached error pages: is the host allowed? Every one of "
-            f"the {self.probes} probes was answered 4xx/5xx ({counts}), so the findings say "
-            f"nothing about the app's real pages. The probes sent 'Host: {self.host}'; pass "
-            f"--host NAME with a host the app accepts (e.g. one in Django's ALLOWED_HOSTS)."
-        )
+        redirect = next((r.location for r in self.results if r.location), None)
+        if redirect is None:
+            text = (
+                f"WARNING: the check only reached error pages: is the host allowed? Every one of "
+                f"the {self.probes} probes was answered 4xx/5xx ({counts}), so the findings say "
+                f"nothing about the app's real pages. The probes sent 'Host: {self.host}'; pass "
+                f"--host NAME with a host the app accepts (e.g. one in Django's ALLOWED_HOSTS)."
+            )
+        else:
+            text = (
+                f"WARNING: the check only reached redirects and error pages: is the host "
+                f"allowed, does the app redirect every request? Every one of the {self.probes} "
+                f"probes was answered 3xx/4xx/5xx ({counts}), so the findings say nothing about "
+                f"the app's real pages. The probes sent '{self.scheme}://{self.host}'; the app "
+                f"redirected to {redirect!r}."
+            )
+            if self.scheme == "http" and redirect.startswith("https:"):
+                text += " Pass --scheme https for an app that only answers https."
         output = self.app_output()
         if output:
             top = max(output, key=lambda o: len(o.probes))
@@ -371,16 +390,21 @@ def _captured_output() -> Iterator[list[str]]:
 
 
 def run_check(
-    app: Callable[..., Any], probes: Iterable[Probe] = PROBES, *, host: str = DEFAULT_HOST
+    app: Callable[..., Any],
+    probes: Iterable[Probe] = PROBES,
+    *,
+    host: str = DEFAULT_HOST,
+    scheme: str = "http",
 ) -> CheckReport:
     """Run every probe through ``app`` under the validator; return the grouped findings.
 
-    Raises ``ValueError`` when ``host`` is not a valid Host header value.
+    Raises ``ValueError`` when ``host`` is not a valid Host header value or ``scheme`` is not
+    http or https.
     """
-    report = CheckReport(host=host)
+    report = CheckReport(host=host, scheme=scheme)
     for probe in probes:
         errors = io.StringIO()
-        environ = probe_environ(probe, host=host, errors=errors)
+        environ = probe_environ(probe, host=host, scheme=scheme, errors=errors)
         result = ProbeResult(probe)
         response = Response()
         validated = Validator(app, mode="report", on_finding=result.findings.append)
@@ -394,6 +418,9 @@ def run_check(
                 if not response.sent:
                     response.status = "500 Internal Server Error"
         result.status = response.status
+        result.location = next(
+            (str(v) for n, v in response.headers if str(n).lower() == "location"), None
+        )
         result.output = "".join([errors.getvalue(), *captured])
         report.add(result)
     return report

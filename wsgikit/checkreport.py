@@ -61,7 +61,8 @@ def _clip(line: str, width: int = 160) -> str:
 
 def format_text(report: CheckReport, *, include_info: bool = False, examples: int = 3) -> str:
     """The terminal report; its last line counts the problems."""
-    lines: list[str] = [f"wsgikit check: {report.probes} probes sent with Host: {report.host}"]
+    over = " over https" if report.scheme == "https" else ""
+    lines = [f"wsgikit check: {report.probes} probes sent with Host: {report.host}{over}"]
     warning = report.error_pages_reason() if report.error_pages_only else ""
     if warning:
         lines += ["", *warning.splitlines(), ""]
@@ -119,6 +120,7 @@ def to_json(report: CheckReport, *, strict: bool = False) -> dict[str, Any]:
     counted = {id(r) for r in report.crashes()}
     return {
         "host": report.host,
+        "scheme": report.scheme,
         "probes": [
             {
                 "name": r.probe.name,
@@ -127,6 +129,7 @@ def to_json(report: CheckReport, *, strict: bool = False) -> dict[str, Any]:
                 "status": r.status,
                 "code": r.code,
                 "raised": r.raised,
+                "location": r.location,
                 "rules": sorted({f.rule.id for f in r.findings}),
             }
             for r in report.results
@@ -193,7 +196,8 @@ def format_html(report: CheckReport, *, strict: bool = False) -> str:
         f"<title>wsgikit check: {n} problem(s)</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>wsgikit check</h1>",
-        f"<p>{report.probes} probes sent with <code>Host: {_e(report.host)}</code>: "
+        f"<p>{report.probes} probes sent with <code>Host: {_e(report.host)}</code>"
+        f"{' over https' if report.scheme == 'https' else ''}: "
         f'<strong id="summary">{n} problem(s) found</strong> '
         f"(exit status {report.exit_status(strict=strict)}).</p>",
     ]

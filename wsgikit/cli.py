@@ -256,7 +256,8 @@ def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         "paths through MODULE:APP under wsgikit's validator and report each probe's status and "
         "the findings grouped by rule. What the app prints or logs is captured into the report. "
         "Exit status: 0 clean, 1 problems found, 2 usage error, 3 every probe was answered "
-        "4xx/5xx (only error pages were reached, e.g. the host is not allowed).",
+        "3xx/4xx/5xx (only error pages or redirects were reached, e.g. the host is not "
+        "allowed).",
     )
     p.add_argument("app", metavar="MODULE:APP", help="the WSGI application to check")
     p.add_argument("--factory", action="store_true", help="APP is a factory: call it first")
@@ -267,6 +268,13 @@ def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="NAME[:PORT]",
         help=f"the Host header the probes send (default: {CHECK_DEFAULT_HOST}, which frameworks "
         "accept in development); it must be one the app allows",
+    )
+    p.add_argument(
+        "--scheme",
+        choices=("http", "https"),
+        default="http",
+        help="the wsgi.url_scheme of the probes (https also sets HTTPS=on and port 443), for "
+        "an app that redirects plain http",
     )
     p.add_argument(
         "--format",
@@ -289,7 +297,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except AppImportError as exc:
         return _fail(str(exc))
     try:
-        report = run_check(app, host=args.host)
+        report = run_check(app, host=args.host, scheme=args.scheme)
     except ValueError as exc:
         return _fail(f"--host: {exc}")
     if args.format == "json":

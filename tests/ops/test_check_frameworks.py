@@ -89,6 +89,24 @@ def test_host_allowed_in_settings_is_reached(django_project: Path) -> None:
     assert "Invalid HTTP_HOST header: 'localhost'" in refused.stderr
 
 
+def test_project_redirecting_to_https_fails_loudly_until_checked_over_https(
+    django_project: Path,
+) -> None:
+    settings = django_project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + "\nSECURE_SSL_REDIRECT = True\n")
+    run = wsgikit_check("mysite.wsgi:application", cwd=django_project)
+    assert run.returncode == 3, run.stdout
+    assert "the check only reached redirects and error pages" in run.stderr
+    assert "the app redirected to 'https://localhost/'" in run.stderr
+    assert "--scheme https" in run.stderr
+    https = wsgikit_check(
+        "mysite.wsgi:application", "--scheme", "https", "--format", "json", cwd=django_project
+    )
+    doc = json.loads(https.stdout)
+    assert https.returncode == doc["exit_status"] == 0, https.stdout
+    assert statuses(doc)["GET /"] == 200 and doc["scheme"] == "https"
+
+
 @pytest.mark.parametrize("name", sorted(FACTORIES))
 def test_framework_apps_are_reached(name: str, tmp_path: Path) -> None:
     require_module(FACTORIES[name][0])

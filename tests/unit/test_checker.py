@@ -226,6 +226,41 @@ def test_only_error_pages_is_a_loud_failure() -> None:
     assert not good.error_pages_only and good.exit_status() == 0
 
 
+def _https_only(environ: Any, start_response: Any) -> Any:
+    """Redirects every plain-http request to https (Django's SECURE_SSL_REDIRECT)."""
+    if environ["wsgi.url_scheme"] != "https" or environ.get("HTTPS") != "on":
+        location = "https://" + environ["HTTP_HOST"] + environ["PATH_INFO"]
+        start_response("301 Moved Permanently", [("Location", location)])
+        return []
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [b"ok"]
+
+
+def test_only_redirects_is_a_loud_failure_too() -> None:
+    report = run_check(_https_only)
+    assert report.error_pages_only and report.exit_status() == 3
+    reason = report.error_pages_reason()
+    assert reason.startswith("WARNING: the check only reached redirects and error pages")
+    assert "(301 x17)" in reason
+    assert "the app redirected to 'https://localhost/'" in reason
+    assert "Pass --scheme https" in reason
+    assert report.results[0].location == "https://localhost/"
+    https = run_check(_https_only, scheme="https")
+    assert not https.error_pages_only and https.exit_status() == 0, https.format()
+    first_line = https.format().splitlines()[0]
+    assert first_line == "wsgikit check: 17 probes sent with Host: localhost over https"
+
+
+def test_https_probe_environ() -> None:
+    environ = probe_environ(PROBES[0], scheme="https")
+    assert (environ["wsgi.url_scheme"], environ["HTTPS"], environ["SERVER_PORT"]) == (
+        "https", "on", "443")  # fmt: skip
+    assert probe_environ(PROBES[0], host="x:8443", scheme="https")["SERVER_PORT"] == "8443"
+    assert "HTTPS" not in probe_environ(PROBES[0])
+    with pytest.raises(ValueError, match="scheme must be 'http' or 'https'"):
+        probe_environ(PROBES[0], scheme="ftp")
+
+
 def test_one_real_page_is_enough_to_trust_the_run() -> None:
     def mostly_404(environ: Any, start_response: Any) -> Any:
         ok = environ["PATH_INFO"] == "/" and environ["REQUEST_METHOD"] == "GET"
