@@ -166,7 +166,8 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #
 table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.25em .5em;
 text-align:left;vertical-align:top}th{background:#f4f4f4}code,pre{font:13px ui-monospace,monospace}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;white-space:pre-wrap}
-.warning{background:#fff3cd;border:2px solid #d39e00;padding:.8em;font-weight:bold;white-space:pre-line}
+.warning{background:#fff3cd;border:2px solid #d39e00;padding:.8em;font-weight:bold;
+white-space:pre-line}
 td.ok,td.bad{white-space:nowrap}.ok{color:#176f2c}.bad{color:#b00020}
 .level{border-radius:3px;padding:0 .4em;color:#fff}
 .error{background:#b00020}.warning-level{background:#d39e00}.info{background:#5470c6}
