@@ -35,7 +35,6 @@ DEFAULT_TYPES = (
     "+json",
     "+xml",
 )
-_NO_BODY = ("1", "204", "304")
 
 
 class CompressMiddleware:
@@ -45,8 +44,9 @@ class CompressMiddleware:
     ``Cache-Control: no-transform``, types not in ``types`` and bodies below ``min_size``
     (known from Content-Length, or from a list body; an iterator's size is unknown, so it is
     compressed unless empty). Each chunk the app yields is compressed and flushed at once, so
-    streaming responses keep streaming; Content-Length is removed, ``Vary: Accept-Encoding``
-    added and a strong ETag weakened.
+    streaming responses keep streaming; Content-Length is removed and a strong ETag weakened.
+    ``Vary: Accept-Encoding`` goes on every response whose 200 would be compressed, the 304s
+    and 206s that are not included (see :meth:`varies`).
 
     Reads REQUEST_METHOD and HTTP_ACCEPT_ENCODING. Writes nothing to the environ.
     """
@@ -86,6 +86,26 @@ class CompressMiddleware:
                 return True
         return False
 
+    def varies(self, code: str, headers: Headers) -> bool:
+        """Whether this response's representation depends on Accept-Encoding (so ``Vary``).
+
+        True when a 200 with these headers would be gzipped for a client that asks. A 304 or
+        206 is not compressed itself, but must carry the ``Vary`` its 200 carries (RFC 9110
+        §15.4.5, §15.3.7): a 206 is judged by its Content-Type, a 304 (which has none) is
+        assumed to vary, the safe side: an extra Vary costs cache hits, a missing one can hand
+        gzip to a client that cannot read it.
+        """
+        if code.startswith(("1", "204")):
+            return False
+        if get_header(headers, "Content-Encoding") is not None:
+            return False  # the app's own encoding: its Vary is its business
+        if "no-transform" in (get_header(headers, "Cache-Control") or "").lower():
+            return False
+        content_type = get_header(headers, "Content-Type")
+        if code == "304" and content_type is None:
+            return True
+        return self.compressible(content_type)
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         wants_gzip = (
             environ.get("REQUEST_METHOD") != "HEAD"
@@ -120,16 +140,10 @@ class CompressMiddleware:
 
         def edit(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
             code = status[:3]
-            content_type = get_header(headers, "Content-Type")
-            eligible = (
-                not code.startswith(_NO_BODY)
-                and code != "206"
-                and get_header(headers, "Content-Encoding") is None
-                and "no-transform" not in (get_header(headers, "Cache-Control") or "").lower()
-                and self.compressible(content_type)
-            )
-            if eligible:
+            varies = self.varies(code, headers)
+            if varies:
                 headers = add_vary(headers, "Accept-Encoding")
+            eligible = varies and code not in ("304", "206")
             length = get_header(headers, "Content-Length")
             if not (eligible and wants_gzip):
                 return commit((status, headers, exc_info), compress=False)

@@ -32,6 +32,7 @@ from werkzeug.sansio.http import parse_cookie
 from middleware._wsgi import ClosingIterator, Headers, intercept_start_response
 from middleware.signing import ExpiredSignature, InvalidSignature, Key, Signer
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgikit.util import request_path
 
 __all__ = [
     "MAX_ATTRIBUTE_BYTES",
@@ -486,8 +487,11 @@ class CookieMiddleware:
         def log() -> None:
             if self.log_problems and cookies.problems:
                 errors: Any = environ.get("wsgi.errors") or sys.stderr
+                request = f"{environ.get('REQUEST_METHOD', '-')} {request_path(environ)}"
                 for problem in cookies.problems:
-                    errors.write(f"wsgikit.cookies: dropped {problem.text!r}: {problem.reason}\n")
+                    errors.write(
+                        f"wsgikit.cookies: {request}: dropped {problem.text!r}: {problem.reason}\n"
+                    )
 
         result = self.app(environ, intercept_start_response(start_response, add_cookies))
         return ClosingIterator(result, [log])

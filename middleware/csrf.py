@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from middleware.sessions import get_session
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgikit.util import request_path
 
 __all__ = ["CSRFMiddleware", "csrf_token", "rotate_token"]
 
@@ -203,7 +204,7 @@ class CSRFMiddleware:
         if errors is not None:
             errors.write(
                 f"wsgikit.csrf: 403 for {environ.get('REQUEST_METHOD')} "
-                f"{environ.get('PATH_INFO', '')}: {why}\n"
+                f"{request_path(environ)}: {why}\n"
             )
         body = f"403 Forbidden: CSRF check failed: {why}\n".encode("utf-8", "replace")
         start_response(

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from middleware._wsgi import ExcInfo, Headers, close_iterable
 from wsgikit.accesslog import REQUEST_ID_KEY, escape
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgikit.util import request_path
 
 _PRODUCTION_PAGE = (
     "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>500 Internal Server Error"
@@ -71,11 +72,9 @@ class ErrorMiddleware:
         return _Guarded(self, result, environ, start_response, state)
 
     def _log(self, environ: WSGIEnvironment, exc_info: Any) -> None:
-        line = "{} {}{}{} {}".format(
+        line = "{} {} {}".format(
             environ.get("REQUEST_METHOD", "-"),
-            environ.get("SCRIPT_NAME", ""),
-            environ.get("PATH_INFO", ""),
-            "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "",
+            request_path(environ),
             environ.get("SERVER_PROTOCOL", "-"),
         )
         request_id = environ.get(REQUEST_ID_KEY)

@@ -256,11 +256,14 @@ class StaticFilesMiddleware:
             raise
 
     def _cache_control(self, path: str) -> str:
+        # No "public": it only matters for requests with Authorization, where it would let a
+        # shared cache keep a file served behind HTTP auth and hand it to anyone (REDbot:
+        # STORE_PUBLIC_UNNECESSARY). Without it, other responses are just as cacheable.
         if self.immutable is not None and self.immutable.search(os.path.basename(path)):
-            return "public, max-age=31536000, immutable"
+            return "max-age=31536000, immutable"
         if self.max_age == 0:
             return "no-cache"
-        return f"public, max-age={self.max_age}"
+        return f"max-age={self.max_age}"
 
 
 class _FileSlice:

@@ -17,7 +17,7 @@ from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 SAMPLES: list[tuple[str, WSGIApplication, str]] = [
     ("hello", hello.app, "the smallest PEP 3333 app"),
     ("session_demo", session_demo.app, "login with CSRF, a session counter, signed cookies"),
-    ("nonconformant", nonconformant.app, "breaks PEP 3333 on purpose: see wsgikit check"),
+    ("nonconformant", nonconformant.page, "breaks PEP 3333 on purpose: what the validator finds"),
     ("static_site", static_site.app, "static files, gzip, an API mount and an access log"),
 ]
 
@@ -31,6 +31,7 @@ def index(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     )
     page = (
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>wsgikit samples</title>"
+        '<link rel="icon" href="data:,">'
         "</head>\n<body>\n<h1>wsgikit sample apps</h1>\n<ul>\n"
         f"{items}\n</ul>\n</body></html>\n"
     ).encode()

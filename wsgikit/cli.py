@@ -244,30 +244,78 @@ def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
         ops.close_listeners(listeners)
 
 
+#: wsgikit.checker.DEFAULT_HOST, named here so that building the parser for ``serve`` does not
+#: import the checker (tests/unit/test_checker.py holds the two equal).
+CHECK_DEFAULT_HOST = "localhost"
+
+
 def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "check",
         help="drive an app with a battery of requests through the PEP 3333 validator",
         description="Run GET, HEAD, OPTIONS, POSTs of several sizes, a chunked body and odd "
-        "paths through MODULE:APP under wsgikit's validator and print the findings grouped by "
-        "rule. Exit status 1 if anything is found.",
+        "paths through MODULE:APP under wsgikit's validator and report each probe's status and "
+        "the findings grouped by rule. What the app prints or logs is captured into the report. "
+        "Exit status: 0 clean, 1 problems found, 2 usage error, 3 every probe was answered "
+        "3xx/4xx/5xx (only error pages or redirects were reached, e.g. the host is not "
+        "allowed).",
     )
     p.add_argument("app", metavar="MODULE:APP", help="the WSGI application to check")
     p.add_argument("--factory", action="store_true", help="APP is a factory: call it first")
     p.add_argument("--strict", action="store_true", help="count info-level findings too")
+    p.add_argument(
+        "--host",
+        default=CHECK_DEFAULT_HOST,
+        metavar="NAME[:PORT]",
+        help=f"the Host header the probes send (default: {CHECK_DEFAULT_HOST}, which frameworks "
+        "accept in development); it must be one the app allows",
+    )
+    p.add_argument(
+        "--scheme",
+        choices=("http", "https"),
+        default="http",
+        help="the wsgi.url_scheme of the probes (https also sets HTTPS=on and port 443), for "
+        "an app that redirects plain http",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "html"),
+        default="text",
+        help="how to print the report on stdout (default: text)",
+    )
+    p.add_argument(
+        "--html", metavar="FILE", help="also write the report as a self-contained HTML page"
+    )
     p.set_defaults(func=_cmd_check)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from wsgikit.checker import run_check
+    from wsgikit.checkreport import format_html, format_json
 
     try:
         app = import_app(args.app, factory=args.factory)
     except AppImportError as exc:
         return _fail(str(exc))
-    report = run_check(app)
-    print(report.format(include_info=True))
-    return 1 if report.problem_count(include_info=args.strict) else 0
+    try:
+        report = run_check(app, host=args.host, scheme=args.scheme)
+    except ValueError as exc:
+        return _fail(f"--host: {exc}")
+    if args.format == "json":
+        print(format_json(report, strict=args.strict))
+    elif args.format == "html":
+        print(format_html(report, strict=args.strict))
+    else:
+        print(report.format(include_info=True))
+    if args.html:
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(format_html(report, strict=args.strict))
+        except OSError as exc:
+            return _fail(f"--html: cannot write {args.html}: {exc.strerror}")
+    if report.error_pages_only:
+        print(report.error_pages_reason(), file=sys.stderr)
+    return report.exit_status(strict=args.strict)
 
 
 def build_parser() -> argparse.ArgumentParser:

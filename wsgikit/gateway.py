@@ -29,7 +29,7 @@ from typing import Any, Callable, Final, Iterable, Iterator, Optional
 from wsgikit.errors import ClientDisconnected
 from wsgikit.http11 import HOP_BY_HOP as WRITER_HOP_BY_HOP
 from wsgikit.http11 import ProtocolError, ResponseError, ResponseWriter, error_response
-from wsgikit.util import HOP_BY_HOP_HEADERS, FileWrapper
+from wsgikit.util import HOP_BY_HOP_HEADERS, FileWrapper, request_path
 
 __all__ = ["BodyInput", "ClientDisconnected", "Gateway", "Outcome", "HOP_BY_HOP"]
 
@@ -471,13 +471,13 @@ class Gateway:
         if writer.framing == "length" and writer.body_bytes != writer.content_length:
             self.error_log.error(
                 "wsgikit: %s %s: the app sent %d bytes, less than its Content-Length; closing",
-                self.method, self.environ.get("PATH_INFO", ""), writer.body_bytes,
+                self.method, request_path(self.environ), writer.body_bytes,
             )
             outcome.keep_alive = False
         if writer.overflowed:
             self.error_log.error(
                 "wsgikit: %s %s: the app sent more than its Content-Length; extra bytes dropped",
-                self.method, self.environ.get("PATH_INFO", ""),
+                self.method, request_path(self.environ),
             )
             outcome.keep_alive = False
 
@@ -496,19 +496,19 @@ class Gateway:
             reason: Optional[str] = input_error.reason
             self.error_log.warning(
                 "wsgikit: %s %s: bad request body: %s",
-                self.method, self.environ.get("PATH_INFO", ""), input_error.reason,
+                self.method, request_path(self.environ), input_error.reason,
             )
         else:
             status, reason = 500, "Internal Server Error"
             if isinstance(exc, ResponseError):
                 self.error_log.error(
                     "wsgikit: %s %s: invalid response from the app: %s",
-                    self.method, self.environ.get("PATH_INFO", ""), exc,
+                    self.method, request_path(self.environ), exc,
                 )
             else:
                 self.error_log.error(
                     "wsgikit: %s %s: the app raised",
-                    self.method, self.environ.get("PATH_INFO", ""), exc_info=exc,
+                    self.method, request_path(self.environ), exc_info=exc,
                 )
         if outcome.head_sent:
             return  # never a second status line: the connection closes

@@ -2,7 +2,9 @@
 
 Same names, signatures and behaviour as ``wsgiref.util``; adapted from CPython's module
 (Copyright Python Software Foundation, PSF licence) with type hints. ``is_hop_by_hop`` also
-accepts any case and ``HOP_BY_HOP_HEADERS`` names the set it checks, for servers and proxies.
+accepts any case and ``HOP_BY_HOP_HEADERS`` names the set it checks, for servers and proxies;
+``request_path`` is the path part of ``request_uri``, for log lines (both extras stay out of
+``__all__``, which matches wsgiref's exactly).
 """
 
 from __future__ import annotations
@@ -82,6 +84,22 @@ def request_uri(environ: MutableMapping[str, Any], include_query: bool = True) -
     if include_query and environ.get("QUERY_STRING"):
         url += "?" + environ["QUERY_STRING"]
     return url
+
+
+def request_path(environ: MutableMapping[str, Any], include_query: bool = True) -> str:
+    """``SCRIPT_NAME + PATH_INFO`` (and ``?QUERY_STRING``): the path the client asked for.
+
+    For log lines: a mounted app sees only its part in PATH_INFO (``/`` for a request to
+    ``/nonconformant/``), so naming PATH_INFO alone hides which request it was. Quoted like
+    :func:`request_uri`, so control characters and non-ASCII bytes print as ``%XX``.
+    """
+    path = quote(environ.get("SCRIPT_NAME", ""), encoding="latin1") + quote(
+        environ.get("PATH_INFO", ""), safe="/;=,", encoding="latin1"
+    )
+    path = path or "/"
+    if include_query and environ.get("QUERY_STRING"):
+        path += "?" + quote(environ["QUERY_STRING"], safe="/?&=;,:@+$!*'()~%[]", encoding="latin1")
+    return path
 
 
 def shift_path_info(environ: MutableMapping[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgikit.util import request_path
 
 __all__ = ["RequestWatchdog"]
 
@@ -65,9 +66,7 @@ class RequestWatchdog:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self._ensure_monitor()
         key = next(self._ids)
-        target = environ.get("PATH_INFO", "")
-        if environ.get("QUERY_STRING"):
-            target += "?" + environ["QUERY_STRING"]
+        target = request_path(environ)
         entry = _Running(
             threading.get_ident(), time.monotonic(), environ.get("REQUEST_METHOD", ""), target
         )

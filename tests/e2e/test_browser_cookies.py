@@ -15,44 +15,18 @@ from typing import Any, Callable
 import pytest
 
 from sample_apps.session_demo import make_app
-from tests.conftest import require_module, require_program
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.server]
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
 KEYS = ["n" * 32, "o" * 32]
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """A fresh Chromium profile (a persistent context) per test, closed at the end."""
-    executable = require_program("chromium")
-    require_module("playwright")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=TIMEOUT_MS,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        context.set_default_navigation_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(tmp_path / "profile") as context:
+        yield context
 
 
 @pytest.fixture

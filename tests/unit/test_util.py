@@ -86,3 +86,33 @@ def test_file_wrapper_iterates_in_blocks_and_passes_close_through() -> None:
             return b""
 
     assert not hasattr(util.FileWrapper(NoClose()), "close")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("path", PATHS)
+def test_request_path_is_request_uri_without_the_application_base(script: str, path: str) -> None:
+    """request_path names the same request as request_uri: scheme and host aside."""
+    env = _env(SCRIPT_NAME=script, PATH_INFO=path, QUERY_STRING="a=1")
+    prefix = "http://" + env["HTTP_HOST"]
+    uri = util.request_uri(env)
+    assert uri.startswith(prefix)
+    # request_uri always has the "/" after the host; request_path keeps SCRIPT_NAME as it is
+    assert util.request_path(env).lstrip("/") == uri[len(prefix) :].lstrip("/")
+    assert util.request_path(env) == util.request_path(env, include_query=False) + "?a=1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"SCRIPT_NAME": "/nonconformant", "PATH_INFO": "/"}, "/nonconformant/"),
+        ({"SCRIPT_NAME": "/session_demo", "PATH_INFO": "/login"}, "/session_demo/login"),
+        ({"SCRIPT_NAME": "", "PATH_INFO": "/x", "QUERY_STRING": "q=1&r"}, "/x?q=1&r"),
+        ({}, "/"),
+        ({"SCRIPT_NAME": "/app"}, "/app"),
+        # control characters and latin-1 bytes-in-str cannot forge a second log line
+        ({"PATH_INFO": "/a\r\nFAKE: 1\x00\xe9"}, "/a%0D%0AFAKE%3A%201%00%E9"),
+        ({"PATH_INFO": "/q", "QUERY_STRING": "x=\r\n"}, "/q?x=%0D%0A"),
+    ],
+)  # fmt: skip
+def test_request_path(environ: dict[str, Any], expected: str) -> None:
+    assert util.request_path(environ) == expected

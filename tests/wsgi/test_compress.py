@@ -226,3 +226,29 @@ def test_a_content_length_of_non_ascii_digits_is_not_a_size() -> None:
     body = b"".join(CompressMiddleware(app)(environ, start_response))
     assert seen[0][0] == "200 OK"
     assert gzip.decompress(body) == TEXT  # an unknown size is compressed, like a large one
+
+
+@pytest.mark.parametrize(
+    ("app", "vary"),
+    [
+        (make_app(status="304 Not Modified", body=b"", extra=[("ETag", '"a"')]), True),
+        (make_app(status="206 Partial Content", extra=[("Content-Range", "bytes 0-2499/9999")]),
+         True),
+        (make_app(status="206 Partial Content", content_type="image/png",
+                  extra=[("Content-Range", "bytes 0-9/99")]), False),
+        (make_app(body=b"tiny"), True),  # not compressed, but a bigger 200 would be
+        (make_app(status="204 No Content", body=b""), False),
+        (make_app(content_type="image/png"), False),
+        (make_app(extra=[("Cache-Control", "no-transform")]), False),
+        (make_app(body=gzip.compress(TEXT), extra=[("Content-Encoding", "gzip")]), False),
+    ],
+    ids=["304", "206", "206-png", "small", "204", "png", "no-transform", "app-encoded"],
+)  # fmt: skip
+def test_vary_on_every_response_whose_200_would_be_compressed(app: Any, vary: bool) -> None:
+    """RFC 9110 §15.4.5: a 304 carries the Vary its 200 would; a 206 likewise (REDbot's
+    MISSING_HDRS_304/206). Neither is compressed itself."""
+    for accept in ("gzip", None):
+        wire, _ = run(app, accept=accept)
+        assert (wire.header("Vary") == "Accept-Encoding") is vary, (accept, wire.headers)
+        if wire.status[:3] in ("304", "206"):
+            assert wire.header("Content-Encoding") is None

@@ -246,7 +246,12 @@ def test_signed_cookies_with_rotation_tamper_and_expiry(monkeypatch: pytest.Monk
 def test_problems_logged_when_asked() -> None:
     app = TestApp(CookieMiddleware(app_doing(nothing), log_problems=True))
     res = app.get("/", headers={"Cookie": "=x; ok=1"}, expect_errors=True)
-    assert "wsgikit.cookies: dropped '=x': empty name" in res.errors
+    assert "wsgikit.cookies: GET /: dropped '=x': empty name" in res.errors
+    res = app.get(
+        "/page", headers={"Cookie": "=x"}, extra_environ={"SCRIPT_NAME": "/mount"},
+        expect_errors=True,
+    )  # fmt: skip
+    assert "wsgikit.cookies: GET /mount/page: dropped '=x': empty name" in res.errors
 
 
 def test_close_is_passed_through() -> None:

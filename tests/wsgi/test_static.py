@@ -107,7 +107,7 @@ def test_get_headers(site: Path) -> None:
     assert res.headers["Content-Length"] == str(len(CSS))
     assert res.headers["ETag"].startswith('"')
     assert res.headers["Last-Modified"].endswith("GMT")
-    assert res.headers["Cache-Control"] == "public, max-age=60"
+    assert res.headers["Cache-Control"] == "max-age=60"  # no "public": see _cache_control
     assert res.headers["Vary"] == "Accept-Encoding"
     assert res.headers["Accept-Ranges"] == "bytes"
     assert "Content-Encoding" not in res.headers
@@ -133,7 +133,7 @@ def test_content_types(site: Path) -> None:
 
 def test_hashed_names_are_immutable(site: Path) -> None:
     res = client(site).get("/static/app.3f2a9c1d.js")
-    assert res.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert res.headers["Cache-Control"] == "max-age=31536000, immutable"
 
 
 def test_max_age_zero_means_revalidate(site: Path) -> None:
