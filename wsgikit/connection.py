@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Optional, Protocol
 
+from wsgikit.clientlog import ClientErrorLog, kind_of
 from wsgikit.environ import build_environ
 from wsgikit.gateway import BodyInput, ClientDisconnected, Gateway, Outcome
 from wsgikit.http11 import (
@@ -101,6 +102,7 @@ class ConnectionOwner(Protocol):
 
     config: ServerConfig
     record_responses: bool
+    client_errors: ClientErrorLog
 
     @property
     def shutting_down(self) -> bool: ...
@@ -197,7 +199,8 @@ class Connection:
             self._serve(queue_wait)
         except ProtocolError as exc:
             self._fail(exc)
-        except (ClientDisconnected, OSError):
+        except (ClientDisconnected, OSError) as exc:
+            self._client_error(exc)
             self.close()
         except Exception:
             log.exception("wsgikit: internal error on %r", self)
@@ -319,8 +322,7 @@ class Connection:
     def expire(self) -> None:
         """The deadline passed (called by a worker or the keep-alive thread): 408 or close."""
         if self.parser.in_message:
-            log.info("wsgikit: %s:%s: request head not received in time (408)",
-                     self.remote_addr, self.remote_port)
+            self._client_error(RequestTimeout("request head not received in time"))
             try:
                 self.sock.setblocking(False)
                 self.sock.send(error_response(RequestTimeout("request head not received in time")))
@@ -370,6 +372,11 @@ class Connection:
         self._responding = True
         outcome = gateway.run()
         self._responding = False
+        # the client's doing (a bad body, a reset, a stalled read) is counted; the app's own
+        # errors were logged by the gateway
+        error = wsgi_input.error if wsgi_input.error is not None else outcome.error
+        if error is not None and isinstance(error, (ProtocolError, ClientDisconnected)):
+            self._client_error(error)
         keep = outcome.keep_alive and self._may_keep_alive()
         if keep and not self._body_done:
             keep = self._drain(wsgi_input)
@@ -626,7 +633,7 @@ class Connection:
         try:
             self.sock.do_handshake()  # type: ignore[attr-defined]
         except OSError as exc:  # ssl.SSLError included
-            log.info("wsgikit: TLS handshake with %s failed: %s", self.remote_addr, exc)
+            self.owner.client_errors.record("tls", self.remote_addr, str(exc))
             self.close()
             return False
         self._handshaken = True
@@ -638,9 +645,7 @@ class Connection:
     def _fail(self, exc: ProtocolError, status: Optional[int] = None) -> None:
         """Answer a protocol error (once, short, ``Connection: close``) and close gently."""
         if status is None:
-            log.info(
-                "wsgikit: %s:%s: %d %s", self.remote_addr, self.remote_port, exc.status, exc.reason
-            )
+            self._client_error(exc)
         data = error_response(status if status is not None else exc,
                               server_header=self.config.server_header)
         try:
@@ -650,6 +655,11 @@ class Connection:
             self.close()
             return
         self._lingering_close()
+
+    def _client_error(self, exc: BaseException) -> None:
+        """Count a client-caused error (DEBUG line, rate-limited summary: wsgikit.clientlog)."""
+        detail = f"port {self.remote_port}: {exc}"
+        self.owner.client_errors.record(kind_of(exc), self.remote_addr, detail)
 
     def _lingering_close(self) -> None:
         try:

@@ -53,6 +53,7 @@ from collections.abc import Iterable, Mapping
 from types import FrameType
 from typing import Any, Callable, Optional
 
+from wsgikit.clientlog import ClientErrorLog
 from wsgikit.config import BindSpec, ServerConfig
 from wsgikit.connection import Connection, ResponseRecord
 from wsgikit.environ import base_environ
@@ -130,6 +131,8 @@ class Server(socketserver.TCPServer):
             or type(self).on_response is not Server.on_response
         )
         self.pool = self.pool_class(self.config.threads, self.config.max_queued)
+        #: Client-caused errors: counted, logged at DEBUG, summarised at INFO once a minute.
+        self.client_errors = ClientErrorLog(log)
         self.parker = self.parker_class(self._wake_parked, self._expire_parked)
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
@@ -262,6 +265,10 @@ class Server(socketserver.TCPServer):
             record.status, record.body_bytes, record.duration,
         )
 
+    def service_actions(self) -> None:
+        """Called by the accept loop about twice a second: writes the client-error summary."""
+        self.client_errors.tick()
+
     def stats(self) -> dict[str, int]:
         pool = self.pool
         return {
@@ -272,6 +279,7 @@ class Server(socketserver.TCPServer):
             "open_connections": len(self._connections),
             "parked_connections": len(self.parker),
             "rejected": self._rejected,
+            **{f"client_{kind}": n for kind, n in self.client_errors.totals.items()},
         }
 
     # -- what connections call ---------------------------------------------------------------
@@ -504,6 +512,7 @@ class Server(socketserver.TCPServer):
             log.warning("wsgikit: %d connection(s) still busy after %.1f s; closed",
                         len(left), timeout)
         self._drained = True
+        self.client_errors.flush()
         return finished
 
     def server_close(self) -> None:
