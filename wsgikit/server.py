@@ -424,12 +424,21 @@ class Server(socketserver.TCPServer):
             if not self.verify_request(sock, address):
                 sock.close()
                 return None
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.ssl_context is not None:
-                sock = self.ssl_context.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
+            try:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.ssl_context is not None:
+                    sock = self.ssl_context.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+            except OSError as exc:
+                # The client left (wrap_socket: "Closed before TLS handshake with data in recv
+                # buffer") before its socket was set up: its doing, counted, no traceback.
+                client = str(address[0]) if isinstance(address, tuple) and address else ""
+                kind = "tls" if self.ssl_context is not None else "reset"
+                self.client_errors.record(kind, client, str(exc))
+                sock.close()
+                return None
             conn = self.make_connection(sock, address, listener)
         except Exception:
             log.exception("wsgikit: could not set up a connection from %r", address)

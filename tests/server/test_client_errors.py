@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import struct
 import time
 
 import pytest
 
+from tests.conftest import require_module
 from tests.support import apps
 from tests.support.rawhttp import exchange
+from wsgikit.server import make_server
 
 pytestmark = pytest.mark.server
 
@@ -84,3 +87,29 @@ def test_each_client_error_is_a_debug_line(live_server, caplog):
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert any(line.startswith("wsgikit: client 127.0.0.1: malformed request: port ")
                for line in debug), debug
+
+
+def test_a_tls_client_gone_before_its_socket_is_wrapped_is_counted_not_a_traceback(caplog):
+    """Found by the soak: bytes then a reset before the accept loop wraps the socket made
+    ``wrap_socket`` raise, and the server logged a traceback per such client."""
+    trustme = require_module("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    server = make_server(apps.hello, "127.0.0.1", 0, ssl_context=server_ctx)
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        client.sendall(b"\x16\x03\x01 half a hello")
+        time.sleep(0.05)
+        _reset(client)
+        time.sleep(0.05)
+        sock, address = listener.accept()
+        with caplog.at_level(logging.INFO, logger="wsgikit.error"):
+            assert server._adopt(sock, address, listener) is None
+        assert sock.fileno() == -1  # closed
+        assert server.client_errors.totals["tls"] == 1
+        assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+    finally:
+        listener.close()
+        server.server_close()
