@@ -810,7 +810,8 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Optional[Path]:
               ("threads", "threads", 1.0), ("req_per_s", "well-behaved req/s", 1.0)]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 10), sharex=True)
     for result in results:
-        label = result["server"] + (f" ({result['build']})" if result.get("build") else "")
+        label = result.get("label") or (
+            result["server"] + (f" ({result['build']})" if result.get("build") else ""))
         xs = [p["t"] / 60 for p in result["timeline"]]
         for ax, (key, title, scale) in zip(axes, panels):
             ax.plot(xs, [p[key] * scale for p in result["timeline"]], label=label)
@@ -824,8 +825,8 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Optional[Path]:
                   if p.get("parked") is not None]
         if parked:
             axes[1].plot(*zip(*parked), label="parked connections", linestyle="--")
-    axes[0].legend(loc="upper left", fontsize="small")
-    axes[1].legend(loc="upper left", fontsize="small")
+    axes[0].legend(loc="best", fontsize="small")
+    axes[1].legend(loc="best", fontsize="small")
     axes[-1].set_xlabel("minutes (dotted line: the load stops)")
     fig.suptitle("soak: mixed and abusive load, then idle")
     fig.tight_layout()
@@ -864,12 +865,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and clients")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--plot", nargs="+", type=Path, metavar="JSON",
-                        help="only plot saved results side by side")
+                        help="only plot saved results side by side (a result's \"label\" key, "
+                        "if set, names its line)")
+    parser.add_argument("--png", type=Path, help="with --plot: where to write the PNG")
     args = parser.parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     if args.plot:
         results = [json.loads(p.read_text()) for p in args.plot]
-        out = plot(results, args.out / f"soak-compare-{stamp}.png")
+        out = plot(results, args.png or args.out / f"soak-compare-{stamp}.png")
         print(out)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
