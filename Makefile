@@ -8,7 +8,7 @@ PORT   ?= 8000
 # Each entry is package:program; a package is installed only when its program is missing.
 DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx curl:curl wrk:wrk chromium:chromium gcc:gcc
 
-.PHONY: serve test test-deps deb-deps install compiled dist bench lint clean
+.PHONY: serve test test-deps deb-deps install compiled dist bench soak lint clean
 # The request path compiled with mypyc from the same sources (tools/compile.py); make test runs
 # the whole suite on it too, and make bench measures it.
 COMPILED := build/compiled
@@ -90,6 +90,14 @@ dist: $(BIN)/python
 bench: test-deps compiled
 	@$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks --wsgikit-build compiled $(BENCH_ARGS)
+
+# Mixed and abusive load for SOAK_DURATION seconds (default 10 minutes), then idle; the JSON
+# and the PNG of the timeline go to benchmarks/results/. SOAK_ARGS adds options, for example
+# SOAK_ARGS="--server waitress --server gunicorn-gthread" (see python -m benchmarks.soak -h).
+SOAK_DURATION ?= 600
+soak: test-deps
+	@$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m benchmarks.soak --duration $(SOAK_DURATION) $(SOAK_ARGS)
 
 lint: $(BIN)/python
 	@$(BIN)/python -m pip install -q -e '.[lint,testing]'

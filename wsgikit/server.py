@@ -55,6 +55,7 @@ from collections.abc import Iterable, Mapping
 from types import FrameType
 from typing import Any, Callable, Optional
 
+from wsgikit.clientlog import ClientErrorLog
 from wsgikit.config import BindSpec, ServerConfig
 from wsgikit.connection import Connection, ResponseRecord
 from wsgikit.environ import base_environ
@@ -134,6 +135,8 @@ class Server(socketserver.TCPServer):
             or type(self).on_response is not Server.on_response
         )
         self.pool = self.pool_class(self.config.threads, self.config.max_queued)
+        #: Client-caused errors: counted, logged at DEBUG, summarised at INFO once a minute.
+        self.client_errors = ClientErrorLog(log)
         self.parker = self.parker_class(self._wake_parked, self._expire_parked)
         #: TLS handshakes run here, never in a worker (``wsgikit.tls.Handshaker``).
         self.handshaker: Any = None
@@ -275,6 +278,10 @@ class Server(socketserver.TCPServer):
             record.status, record.body_bytes, record.duration,
         )
 
+    def service_actions(self) -> None:
+        """Called by the accept loop about twice a second: writes the client-error summary."""
+        self.client_errors.tick()
+
     def stats(self) -> dict[str, int]:
         pool = self.pool
         stats = {
@@ -285,6 +292,7 @@ class Server(socketserver.TCPServer):
             "open_connections": len(self._connections),
             "parked_connections": len(self.parker),
             "rejected": self._rejected,
+            **{f"client_{kind}": n for kind, n in self.client_errors.totals.items()},
         }
         if self.handshaker is not None:
             stats.update(self.handshaker.stats())
@@ -459,12 +467,21 @@ class Server(socketserver.TCPServer):
             if not self.verify_request(sock, address):
                 sock.close()
                 return None
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.ssl_context is not None:
-                sock = self.ssl_context.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
+            try:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.ssl_context is not None:
+                    sock = self.ssl_context.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+            except OSError as exc:
+                # The client left (wrap_socket: "Closed before TLS handshake with data in recv
+                # buffer") before its socket was set up: its doing, counted, no traceback.
+                client = str(address[0]) if isinstance(address, tuple) and address else ""
+                kind = "tls" if self.ssl_context is not None else "reset"
+                self.client_errors.record(kind, client, str(exc))
+                sock.close()
+                return None
             conn = self.make_connection(sock, address, listener)
         except Exception:
             log.exception("wsgikit: could not set up a connection from %r", address)
@@ -561,6 +578,7 @@ class Server(socketserver.TCPServer):
             log.warning("wsgikit: %d connection(s) still busy after %.1f s; closed",
                         len(left), timeout)
         self._drained = True
+        self.client_errors.flush()
         return finished
 
     def server_close(self) -> None:
