@@ -67,6 +67,10 @@ access_log = logging.getLogger("wsgikit.access")
 
 #: Connections accepted per readiness event before looking at the other listeners again.
 ACCEPT_BATCH = 64
+#: While accept() keeps failing for want of resources (EMFILE...), one log line per this many
+#: seconds, not one per attempt: the loop retries every ACCEPT_BACKOFF seconds.
+ACCEPT_ERROR_LOG_INTERVAL = 10.0
+ACCEPT_BACKOFF = 0.05
 
 
 def raise_nofile_limit(wanted: Optional[int] = None) -> int:
@@ -136,6 +140,9 @@ class Server(socketserver.TCPServer):
         self._shutting_down = False
         self._rejected = 0
         self._last_reject_log = -1e9
+        self._accept_failures = 0  # resource failures since the last successful accept
+        self._accept_failures_logged = 0
+        self._last_accept_error_log = -1e9
         self._drained = False
         self._drain_lock = threading.Lock()
         self._started = False
@@ -391,11 +398,16 @@ class Server(socketserver.TCPServer):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error("wsgikit: accept failed (%s); backing off", exc)
-                    time.sleep(0.05)
+                    self._accept_failed(exc)
+                    time.sleep(ACCEPT_BACKOFF)
                 elif exc.errno not in (errno.ECONNABORTED, errno.EPROTO):
                     log.error("wsgikit: accept failed: %s", exc)
                 return
+            if self._accept_failures:
+                log.warning("wsgikit: accepting again after %d failed accept() calls",
+                            self._accept_failures)
+                self._accept_failures = self._accept_failures_logged = 0
+                self._last_accept_error_log = -1e9
             conn = self._adopt(sock, address, listener)
             if conn is None:
                 continue
@@ -408,6 +420,22 @@ class Server(socketserver.TCPServer):
                 conn.close()  # shutting down
             # else: parked until its first bytes arrive, holding neither a worker nor a
             # queue slot (a burst of connections that send nothing cannot fill the queue)
+
+    def _accept_failed(self, exc: OSError) -> None:
+        """Count a resource failure of accept(); log it once per ACCEPT_ERROR_LOG_INTERVAL."""
+        self._accept_failures += 1
+        now = time.monotonic()
+        if now - self._last_accept_error_log < ACCEPT_ERROR_LOG_INTERVAL:
+            return
+        if self._accept_failures_logged == 0:
+            log.error("wsgikit: accept failed (%s); new connections wait in the backlog, "
+                      "retrying every %g s", exc, ACCEPT_BACKOFF)
+        else:
+            log.error("wsgikit: accept still failing (%s): %d failed calls in the last %.0f s",
+                      exc, self._accept_failures - self._accept_failures_logged,
+                      now - self._last_accept_error_log)
+        self._accept_failures_logged = self._accept_failures
+        self._last_accept_error_log = now
 
     def _adopt(
         self, sock: socket.socket, address: Any, listener: socket.socket
