@@ -71,9 +71,12 @@ class _InternalErrors(logging.Handler):
 
 _ERRORS = _InternalErrors()
 _LOG = logging.getLogger("wsgikit.error")
-_LOG.addHandler(_ERRORS)
-_LOG.propagate = False  # app errors are expected by the thousand: keep stderr for findings
-_LOG.setLevel(logging.ERROR)
+
+
+def quiet_logs() -> None:
+    """Under the fuzzer: app errors are expected by the thousand; keep stderr for findings."""
+    _LOG.propagate = False
+    _LOG.setLevel(logging.ERROR)
 
 
 class Owner:
@@ -289,7 +292,11 @@ def test_one_input(data: bytes) -> None:
         owner = Owner(script.app)
         conn = Connection(owner, server, ("127.0.0.1", 40000), BASE_ENVIRON)
         _ERRORS.found.clear()
-        conn.serve()
+        _LOG.addHandler(_ERRORS)
+        try:
+            conn.serve()
+        finally:
+            _LOG.removeHandler(_ERRORS)
         if _ERRORS.found:
             raise Finding("server bug logged:\n" + "\n".join(_ERRORS.found))
         if not conn.closed or owner.closed != 1:

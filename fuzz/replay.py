@@ -16,6 +16,9 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2:
         raise SystemExit("usage: python -m fuzz.replay TARGET PATH...")
     module = importlib.import_module(f"fuzz.{argv[0]}_target")
+    quiet = getattr(module, "quiet_logs", None)
+    if quiet is not None:
+        quiet()
     failed = 0
     count = 0
     for arg in argv[1:]:

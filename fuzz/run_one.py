@@ -21,6 +21,9 @@ def main(argv: list[str]) -> None:
         import wsgikit.gateway  # noqa: F401
         import wsgikit.http11  # noqa: F401
     module = importlib.import_module(f"fuzz.{target}_target")
+    quiet = getattr(module, "quiet_logs", None)
+    if quiet is not None:
+        quiet()
     atheris.Setup([argv[0]] + argv[2:], module.test_one_input)
     atheris.Fuzz()
 

@@ -338,7 +338,8 @@ class Server(socketserver.TCPServer):
         try:
             selector.register(self._wakeup.reader, selectors.EVENT_READ, None)
             for sock in self.listeners:
-                selector.register(sock, selectors.EVENT_READ, sock)
+                if sock.fileno() >= 0:  # a shutdown() that came first has closed them
+                    selector.register(sock, selectors.EVENT_READ, sock)
             max_connections = self.config.max_connections
             events: list[tuple[selectors.SelectorKey, int]]
             while not self._stop_request:
@@ -516,8 +517,15 @@ class Server(socketserver.TCPServer):
     def _drain(self, timeout: float) -> bool:
         if self._drained:
             return True
+        self._stop_listening()
         self._shutting_down = True
         for conn in self.parker.stop():
+            # One that has sent bytes (a request on its way) or never had its turn (it
+            # connected before the listener closed) is served, with ``Connection: close``;
+            # only a quiet keep-alive connection is simply closed.
+            if conn.fresh or conn.has_input():
+                if self.pool.submit(conn.serve, force=True):
+                    continue
             conn.close()
         finished = self.pool.shutdown(timeout)
         with self._lock:
@@ -533,6 +541,31 @@ class Server(socketserver.TCPServer):
                         len(left), timeout)
         self._drained = True
         return finished
+
+    def _stop_listening(self) -> None:
+        """Take the connections the kernel has already accepted, then close the listeners.
+
+        Closing a listening socket resets every connection still in its backlog: clients that
+        connected and sent a request would lose it. Taken here, they are served like the rest;
+        after the close, new clients are refused (and may retry elsewhere) instead of reset.
+        """
+        pending: list[Connection] = []
+        for listener in self.listeners:
+            for _ in range(self.config.backlog + ACCEPT_BATCH):
+                try:
+                    sock, address = listener.accept()
+                except OSError:  # BlockingIOError: the backlog is empty; or already closed
+                    break
+                conn = self._adopt(sock, address, listener)
+                if conn is not None:
+                    pending.append(conn)
+            try:
+                listener.close()
+            except OSError:
+                pass
+        for conn in pending:
+            if not self.pool.submit(conn.serve, force=True):
+                conn.close()
 
     def server_close(self) -> None:
         if not self._drained:
