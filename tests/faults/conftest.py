@@ -76,16 +76,15 @@ class FaultServer:
         self.sockets: list[FaultySocket] = []
         outer = self
 
-        class FaultConnection(Connection):
-            def __init__(self, owner: Any, sock: Any, *args: Any, **kw: Any) -> None:
+        class FaultyServer(Server):
+            # make_connection, not a Connection subclass: the compiled build's Connection
+            # cannot be subclassed from Python.
+            def make_connection(self, sock: Any, address: Any, listener: Any) -> Connection:
                 if outer.armed:
                     budget, error = outer.armed.pop(0)
                     sock = FaultySocket(sock, budget, error)
                     outer.sockets.append(sock)
-                super().__init__(owner, sock, *args, **kw)
-
-        class FaultyServer(Server):
-            connection_class = FaultConnection
+                return super().make_connection(sock, address, listener)
 
         self.server = FaultyServer(app, ServerConfig.from_mapping(options))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
