@@ -35,7 +35,7 @@ CONFIG = ServerConfig(
     body_timeout=0.5,
     keepalive_timeout=1.0,
     keepalive_linger=0.001,
-    send_timeout=1.0,
+    send_timeout=0.5,
     max_request_line=512,
     max_field_bytes=1024,
     max_header_bytes=4096,
@@ -43,9 +43,12 @@ CONFIG = ServerConfig(
     max_drain_bytes=1024,
 )
 BASE_ENVIRON = base_environ(server_name="fuzz", server_port="80")
-#: Total response bytes the app may ask for per input: stays far below the socketpair's buffer,
-#: so the server never waits for the harness to read.
+#: Total response bytes the app may ask for, and requests served, per input: together they stay
+#: below what the socketpair buffers (the kernel counts each send's overhead too, so many small
+#: responses fill it sooner than their bytes say), so the server never waits for the harness to
+#: read; a send that did would stall for send_timeout, which is no finding but slows the fuzzer.
 RESPONSE_BUDGET = 48 * 1024
+MAX_REQUESTS = 12
 BIG = bytes(range(256)) * 80  # 20 KiB: bigger than the gateway's COPY_LIMIT
 
 _FILE = tempfile.NamedTemporaryFile(prefix="wsgikit-fuzz-", delete=False)
@@ -291,6 +294,7 @@ def test_one_input(data: bytes) -> None:
         script = Script(script_bytes, client)
         owner = Owner(script.app)
         conn = Connection(owner, server, ("127.0.0.1", 40000), BASE_ENVIRON)
+        conn.max_requests = MAX_REQUESTS
         _ERRORS.found.clear()
         _LOG.addHandler(_ERRORS)
         try:
