@@ -24,6 +24,8 @@ import socket
 import tempfile
 from typing import Any, Iterator, Optional
 
+import h11
+
 from fuzz.parser_target import Finding
 from wsgikit.config import ServerConfig
 from wsgikit.connection import Connection, ResponseRecord
@@ -281,6 +283,58 @@ class Script:
         return Body(self, body, fail_after, close_raises)
 
 
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the server sent (it has closed its side: serve() has returned)."""
+    sock.setblocking(False)
+    parts = []
+    while True:
+        try:
+            data = sock.recv(1 << 16)
+        except (BlockingIOError, ConnectionResetError):
+            break
+        if not data:
+            break
+        parts.append(data)
+    return b"".join(parts)
+
+
+def check_responses(data: bytes, methods: list[str]) -> None:
+    """The bytes sent must be a valid sequence of HTTP/1.1 responses, as h11 reads them.
+
+    ``methods`` are those of the requests the app answered, in order (a HEAD response has no
+    body); a final error response answers a request the server refused. Only the last response
+    may be cut short (the server closes when a response fails midway); anything else h11
+    refuses is a finding: a second status line inside a body, bytes after a response that
+    said it was the last, a broken chunked framing, a 1xx as the final answer.
+    """
+    conn = h11.Connection(h11.CLIENT)
+    conn.receive_data(data)
+    conn.receive_data(b"")
+    index = 0
+    while conn.trailing_data[0]:  # more bytes: another response
+        method = methods[index] if index < len(methods) else "GET"
+        index += 1
+        conn.send(h11.Request(method=method, target="/", headers=[("Host", "fuzz")]))
+        conn.send(h11.EndOfMessage())
+        while True:
+            state = conn.their_state  # h11 moves to ERROR when it raises
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if state is h11.SEND_BODY and not conn.trailing_data[0]:
+                    return  # the last response, cut short
+                raise Finding(f"invalid response stream ({exc}) in {data[:3000]!r}") from exc
+            if type(event) is h11.EndOfMessage:
+                break
+            if event is h11.NEED_DATA or type(event) is h11.ConnectionClosed:
+                raise Finding(f"h11 stalled in {conn.their_state} on {data[:3000]!r}")
+        if conn.their_state is h11.MUST_CLOSE:
+            if conn.trailing_data[0]:
+                raise Finding(f"bytes after a response that said it was the last: {data!r}")
+            return
+        conn.start_next_cycle()
+
+
 def test_one_input(data: bytes) -> None:
     if not data:
         return
@@ -309,14 +363,7 @@ def test_one_input(data: bytes) -> None:
             if iterable.closes != 1:
                 raise Finding(f"{type(iterable).__name__}.close() called {iterable.closes} times")
         if script.client is not None:
-            received = b""
-            client.setblocking(False)
-            try:
-                received = client.recv(8)
-            except (BlockingIOError, ConnectionResetError):
-                pass
-            if received and not received.startswith(b"HTTP/1."):
-                raise Finding(f"the response starts with {received!r}")
+            check_responses(read_all(client), [r.method for r in owner.records])
     finally:
         server.close()
         client.close()

@@ -78,6 +78,7 @@ def test_iterator_raising_before_any_byte_is_a_500(fault_server: Any, caplog: An
     with caplog.at_level(logging.ERROR, logger="wsgikit.error"):
         response = exchange(*fs.address, GET)
     assert response.status == 500 and b"Boom" not in response.body
+    fs.wait_idle()  # close() runs after the response is out: wait for the worker
     assert [b.closes for b in app.bodies] == [1]
     assert any(r.exc_info and "iterator failed" in str(r.exc_info[1]) for r in caplog.records)
     assert_next_request_served(fs)
@@ -92,6 +93,7 @@ def test_iterator_raising_mid_body_cuts_the_connection(fault_server: Any) -> Non
         assert response.status == 200 and response.body == b"firstsecond"
         assert not response.complete  # no last chunk: the client knows it is cut
         assert client.is_closed_by_server()
+    fs.wait_idle()  # close() runs after the response is out: wait for the worker
     assert [b.closes for b in app.bodies] == [1]
     assert_next_request_served(fs)
 
@@ -107,6 +109,7 @@ def test_close_raising_after_a_whole_response_closes_the_connection(
             response = client.read_response()
             assert response.status == 200 and response.body == b"whole"
             assert client.is_closed_by_server()  # not kept alive after a failed close()
+    fs.wait_idle()  # close() runs after the response is out: wait for the worker
     assert [b.closes for b in app.bodies] == [1]
     assert any("close() failed" in r.getMessage() for r in caplog.records)
     assert_next_request_served(fs)
@@ -118,8 +121,30 @@ def test_iterator_and_close_both_raising(fault_server: Any, caplog: Any) -> None
     with caplog.at_level(logging.ERROR, logger="wsgikit.error"):
         response = exchange(*fs.address, GET)
     assert response.status == 500
+    fs.wait_idle()  # close() runs after the response is out: wait for the worker
     assert [b.closes for b in app.bodies] == [1]
     assert_next_request_served(fs)
+
+
+@pytest.mark.parametrize("status", ["100 Continue", "101 Switching Protocols"])
+def test_app_answering_with_a_1xx_status_gets_a_500(fault_server: Any, status: str) -> None:
+    """Found by the gateway fuzzer: the 1xx went out as the answer, keep-alive stayed on, and a
+    client took the next response for this request's (h11 saw two interim responses)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == "/next":
+            start_response("200 OK", [("Content-Length", "4")])
+            return [b"next"]
+        start_response(status, [])
+        return [b""]
+
+    fs = fault_server(app)
+    with RawClient(*fs.address) as client:
+        client.send(GET + NEXT)
+        first = client.read_response()
+        assert first.status == 500
+        assert first.closes
+        assert client.is_closed_by_server()
 
 
 READS: dict[str, Callable[[Any], Any]] = {

@@ -47,3 +47,19 @@ def test_the_chunked_harness_decodes_its_own_valid_bodies() -> None:
 
 def test_corpus_folder_exists_for_every_target() -> None:
     assert {p.name for p in Path(CORPUS).iterdir() if p.is_dir()} >= set(TARGETS)
+
+
+def test_the_gateway_harness_reads_responses_back_strictly() -> None:
+    """Valid responses (the last one cut short) pass; an interim status as the answer and bytes
+    after a last response are findings."""
+    from fuzz.gateway_target import check_responses
+
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    check_responses(ok + ok, ["GET", "GET"])
+    check_responses(ok + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", ["GET", "GET"])
+    check_responses(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", ["HEAD"])
+    with pytest.raises(Finding):
+        check_responses(b"HTTP/1.1 100 Continue\r\n\r\n", ["GET"])
+    with pytest.raises(Finding):
+        check_responses(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"
+                        + ok, ["GET", "GET"])
