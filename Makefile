@@ -8,7 +8,7 @@ PORT   ?= 8000
 # Each entry is package:program; a package is installed only when its program is missing.
 DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx curl:curl wrk:wrk chromium:chromium gcc:gcc
 
-.PHONY: serve test test-deps deb-deps install compiled dist bench soak lint clean
+.PHONY: serve test test-deps deb-deps install compiled dist bench soak fuzz lint clean
 # The request path compiled with mypyc from the same sources (tools/compile.py); make test runs
 # the whole suite on it too, and make bench measures it.
 COMPILED := build/compiled
@@ -99,9 +99,16 @@ soak: test-deps
 	@$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.soak --duration $(SOAK_DURATION) $(SOAK_ARGS)
 
+# Coverage-guided fuzzing (fuzz/, docs/fuzzing.rst): FUZZ_RUNS inputs per target, a per-input
+# deadline, then a line-coverage figure; findings land in build/fuzz/<target>/.
+FUZZ_RUNS ?= 1000000
+fuzz: $(BIN)/python
+	@$(BIN)/python -m pip install -q -e '.[fuzz]'
+	nice -n 5 $(BIN)/python -m fuzz --runs $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
 lint: $(BIN)/python
 	@$(BIN)/python -m pip install -q -e '.[lint,testing]'
-	$(BIN)/python -m ruff check wsgikit middleware sample_apps tests benchmarks tools setup.py
+	$(BIN)/python -m ruff check wsgikit middleware sample_apps tests benchmarks fuzz tools setup.py
 	$(BIN)/python -m mypy
 
 clean:

@@ -299,6 +299,11 @@ class Arbiter:
                 self.stopping = True
                 systemd.notify("STOPPING=1")
                 self._signal_all(list(self.workers.values()), signal.SIGTERM)
+                # The workers take what is in the backlog and close their copies; were the
+                # master's copy open until it exits, clients connecting meanwhile would sit
+                # in the backlog and be reset then, instead of refused now.
+                for listener in self.listeners:
+                    listener.sock.close()
         elif signum == signal.SIGHUP and not self.stopping:
             self._reload()
         elif signum == signal.SIGTTIN and not self.stopping:

@@ -80,6 +80,8 @@ CALL_AFTER: Final = 0.001
 #: After an error response: how long and how much unread input is swallowed before closing, so
 #: the close does not become a reset that destroys the response in flight (lingering close).
 LINGER_SECONDS: Final = 0.5
+#: While the server drains, how long a new connection may take to send its first bytes.
+SHUTDOWN_FIRST_REQUEST: Final = 1.0
 LINGER_BYTES: Final = 256 * 1024
 
 
@@ -314,6 +316,10 @@ class Connection:
         lingering = False
         if self.tls and self.sock.pending():  # type: ignore[attr-defined]
             wait: float = remaining
+        elif self.fresh and self.owner.shutting_down:
+            # Draining (nothing is parked any more): a client that connected before the
+            # listener closed gets a moment to send its request, to be answered, not reset.
+            wait = min(remaining, SHUTDOWN_FIRST_REQUEST)
         elif self.owner.queued() > 0:
             # Others are waiting for a worker: no lingering (a slow client must not hold a
             # worker while ready requests queue), no second look when the check above just
@@ -585,6 +591,17 @@ class Connection:
         view = _recv_buffer.view
         n = self.sock.recv_into(view)
         return view[:n].tobytes()
+
+    def has_input(self) -> bool:
+        """Bytes (or EOF, or an error) are waiting on the socket, or already buffered."""
+        if self.closed:
+            return False
+        if self.parser.has_buffered_data:
+            return True
+        try:
+            return self._poll(select.POLLIN, 0.0)
+        except (OSError, ValueError):
+            return False
 
     def _poll(self, events: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for ``events`` (or an error/hang-up) on the socket.

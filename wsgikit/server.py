@@ -72,6 +72,10 @@ access_log = logging.getLogger("wsgikit.access")
 ACCEPT_BATCH = 64
 #: On shutdown, how long idle and handshaking connections may still bring a request.
 DRAIN_GRACE = 1.0
+#: While accept() keeps failing for want of resources (EMFILE...), one log line per this many
+#: seconds, not one per attempt: the loop retries every ACCEPT_BACKOFF seconds.
+ACCEPT_ERROR_LOG_INTERVAL = 10.0
+ACCEPT_BACKOFF = 0.05
 
 
 def raise_nofile_limit(wanted: Optional[int] = None) -> int:
@@ -152,6 +156,9 @@ class Server(socketserver.TCPServer):
         self._shutting_down = False
         self._rejected = 0
         self._last_reject_log = -1e9
+        self._accept_failures = 0  # resource failures since the last successful accept
+        self._accept_failures_logged = 0
+        self._last_accept_error_log = -1e9
         self._drained = False
         self._drain_lock = threading.Lock()
         self._started = False
@@ -376,7 +383,8 @@ class Server(socketserver.TCPServer):
         try:
             selector.register(self._wakeup.reader, selectors.EVENT_READ, None)
             for sock in self.listeners:
-                selector.register(sock, selectors.EVENT_READ, sock)
+                if sock.fileno() >= 0:  # a shutdown() that came first has closed them
+                    selector.register(sock, selectors.EVENT_READ, sock)
             max_connections = self.config.max_connections
             events: list[tuple[selectors.SelectorKey, int]]
             while not self._stop_request:
@@ -436,11 +444,16 @@ class Server(socketserver.TCPServer):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error("wsgikit: accept failed (%s); backing off", exc)
-                    time.sleep(0.05)
+                    self._accept_failed(exc)
+                    time.sleep(ACCEPT_BACKOFF)
                 elif exc.errno not in (errno.ECONNABORTED, errno.EPROTO):
                     log.error("wsgikit: accept failed: %s", exc)
                 return
+            if self._accept_failures:
+                log.warning("wsgikit: accepting again after %d failed accept() calls",
+                            self._accept_failures)
+                self._accept_failures = self._accept_failures_logged = 0
+                self._last_accept_error_log = -1e9
             conn = self._adopt(sock, address, listener)
             if conn is None:
                 continue
@@ -459,6 +472,22 @@ class Server(socketserver.TCPServer):
                 conn.close()  # shutting down
             # else: parked until its first bytes arrive, holding neither a worker nor a
             # queue slot (a burst of connections that send nothing cannot fill the queue)
+
+    def _accept_failed(self, exc: OSError) -> None:
+        """Count a resource failure of accept(); log it once per ACCEPT_ERROR_LOG_INTERVAL."""
+        self._accept_failures += 1
+        now = time.monotonic()
+        if now - self._last_accept_error_log < ACCEPT_ERROR_LOG_INTERVAL:
+            return
+        if self._accept_failures_logged == 0:
+            log.error("wsgikit: accept failed (%s); new connections wait in the backlog, "
+                      "retrying every %g s", exc, ACCEPT_BACKOFF)
+        else:
+            log.error("wsgikit: accept still failing (%s): %d failed calls in the last %.0f s",
+                      exc, self._accept_failures - self._accept_failures_logged,
+                      now - self._last_accept_error_log)
+        self._accept_failures_logged = self._accept_failures
+        self._last_accept_error_log = now
 
     def _adopt(
         self, sock: socket.socket, address: Any, listener: socket.socket
@@ -548,6 +577,7 @@ class Server(socketserver.TCPServer):
     def _drain(self, timeout: float) -> bool:
         if self._drained:
             return True
+        self._stop_listening()
         self._shutting_down = True
         started = time.monotonic()
         # Connections between requests, or still in their TLS handshake, are not cut at once:
@@ -564,6 +594,12 @@ class Server(socketserver.TCPServer):
             for conn in handshaker.stop():
                 conn.close()
         for conn in self.parker.stop():
+            # One that has sent bytes (a request on its way) or never had its turn (it
+            # connected before the listener closed) is served, with ``Connection: close``;
+            # only a quiet keep-alive connection is simply closed.
+            if conn.fresh or conn.has_input():
+                if self.pool.submit(conn.serve, force=True):
+                    continue
             conn.close()
         finished = self.pool.shutdown(max(0.0, timeout - (time.monotonic() - started)))
         with self._lock:
@@ -580,6 +616,31 @@ class Server(socketserver.TCPServer):
         self._drained = True
         self.client_errors.flush()
         return finished
+
+    def _stop_listening(self) -> None:
+        """Take the connections the kernel has already accepted, then close the listeners.
+
+        Closing a listening socket resets every connection still in its backlog: clients that
+        connected and sent a request would lose it. Taken here, they are served like the rest;
+        after the close, new clients are refused (and may retry elsewhere) instead of reset.
+        """
+        pending: list[Connection] = []
+        for listener in self.listeners:
+            for _ in range(self.config.backlog + ACCEPT_BATCH):
+                try:
+                    sock, address = listener.accept()
+                except OSError:  # BlockingIOError: the backlog is empty; or already closed
+                    break
+                conn = self._adopt(sock, address, listener)
+                if conn is not None:
+                    pending.append(conn)
+            try:
+                listener.close()
+            except OSError:
+                pass
+        for conn in pending:
+            if not self.pool.submit(conn.serve, force=True):
+                conn.close()
 
     def server_close(self) -> None:
         if not self._drained:

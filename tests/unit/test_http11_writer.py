@@ -295,6 +295,14 @@ def test_invalid_headers(header: Any) -> None:
         writer().start("200 OK", [header])
 
 
+@pytest.mark.parametrize("status", ["100 Continue", "101 Switching Protocols", "103 Early Hints"])
+def test_a_1xx_status_is_not_a_final_response(status: str) -> None:
+    """Found by the gateway fuzzer: an app's 1xx went out as its answer, and the client then
+    took the next response on the connection for this request's."""
+    with pytest.raises(ResponseError, match="1xx"):
+        writer().start(status, [])
+
+
 def test_differing_content_lengths_refused_identical_sent_once() -> None:
     with pytest.raises(ResponseError):
         writer().start("200 OK", [("Content-Length", "1"), ("Content-Length", "2")])

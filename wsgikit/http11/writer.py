@@ -139,6 +139,10 @@ def _status_code(status: object) -> int:
     if type(status) is not str or not _STATUS_RE.fullmatch(status):
         raise ResponseError(f"invalid status line {status!r} (want 'NNN Reason')")
     code = int(status[:3])
+    if code < 200:
+        # An interim response is never the answer to a request: the client would wait for the
+        # real one and take the next response for it (the server sends 100 Continue itself).
+        raise ResponseError(f"status {status!r} is a 1xx (interim) status, not a final response")
     if len(_STATUS_CODES) < 256:
         _STATUS_CODES[status] = code
     return code
@@ -212,7 +216,7 @@ class ResponseWriter:
     def start(self, status: str, headers: list[tuple[str, str]]) -> bytes:
         """Validate the status and headers and return the serialised response head.
 
-        Raises ``ResponseError`` for an invalid status, an invalid header name or value, a
+        Raises ``ResponseError`` for an invalid or 1xx status, an invalid header name or value, a
         header that is not latin-1, a hop-by-hop header, or an invalid Content-Length.
         """
         if self._started:
