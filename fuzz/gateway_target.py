@@ -27,6 +27,7 @@ from typing import Any, Iterator, Optional
 import h11
 
 from fuzz.parser_target import Finding
+from wsgikit.clientlog import ClientErrorLog
 from wsgikit.config import ServerConfig
 from wsgikit.connection import Connection, ResponseRecord
 from wsgikit.environ import base_environ
@@ -95,6 +96,8 @@ class Owner:
         self.app = app
         self.closed = 0
         self.records: list[ResponseRecord] = []
+        # the server's client-error counter (wsgikit.clientlog), quiet: the fuzzer makes many
+        self.client_errors = ClientErrorLog(logging.getLogger("wsgikit.fuzz"))
 
     def get_app(self) -> Any:
         return self.app

@@ -55,6 +55,13 @@ class FaultySocket:
     def sendmsg(self, buffers: list[Any], *args: Any) -> int:
         return self.send(b"".join(buffers))
 
+    def os_sendfile(self, out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        """What ``os.sendfile`` does for this socket: the budget, then the fault."""
+        allowed = self._allow(count)
+        sent = _real_os_sendfile(out_fd, in_fd, offset, allowed)
+        self.budget -= sent
+        return sent
+
     def sendfile(self, file: Any, offset: int = 0, count: Optional[int] = None) -> int:
         allowed = self._allow(count or 1 << 30)
         sent = self._sock.sendfile(file, offset, allowed)
@@ -63,6 +70,19 @@ class FaultySocket:
             self.failures += 1
             raise OSError(self.error, os.strerror(self.error))
         return sent
+
+
+_real_os_sendfile = os.sendfile
+#: fd -> FaultySocket: the connection sends files with ``os.sendfile(fd, ...)`` on the real
+#: socket's descriptor, which a wrapper object cannot intercept; the fixture routes those here.
+_FAULTY_FDS: dict[int, FaultySocket] = {}
+
+
+def _os_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+    faulty = _FAULTY_FDS.get(out_fd)
+    if faulty is None:
+        return _real_os_sendfile(out_fd, in_fd, offset, count)
+    return faulty.os_sendfile(out_fd, in_fd, offset, count)
 
 
 class FaultServer:
@@ -84,6 +104,7 @@ class FaultServer:
                     budget, error = outer.armed.pop(0)
                     sock = FaultySocket(sock, budget, error)
                     outer.sockets.append(sock)
+                    _FAULTY_FDS[sock.fileno()] = sock
                 return super().make_connection(sock, address, listener)
 
         self.server = FaultyServer(app, ServerConfig.from_mapping(options))
@@ -118,7 +139,8 @@ class FaultServer:
 
 
 @pytest.fixture
-def fault_server() -> Iterator[Callable[..., FaultServer]]:
+def fault_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FaultServer]]:
+    monkeypatch.setattr(os, "sendfile", _os_sendfile)
     started: list[FaultServer] = []
 
     def start(app: Any, **options: Any) -> FaultServer:
@@ -129,3 +151,4 @@ def fault_server() -> Iterator[Callable[..., FaultServer]]:
     yield start
     for server in reversed(started):
         server.stop()
+    _FAULTY_FDS.clear()
