@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from wsgikit import systemd
 from wsgikit.config import ServerConfig
@@ -50,6 +50,7 @@ class _Worker:
     started: float
     ready_fd: int
     ready: bool = False
+    metrics_slot: int = -1  # its slot of the shared metrics store (-1: metrics off)
 
 
 def purge_app_modules(baseline: set[str]) -> None:
@@ -102,6 +103,18 @@ class Arbiter:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self.master_pid = os.getpid()
+        # --metrics-path: one shared store mapped before any fork; slot 0 is the master's
+        # (worker restarts), each worker writes its own and any of them answers the scrape.
+        self.metrics_store: Any = None
+        self._master_metrics: Any = None
+        self._free_slots: list[int] = []
+        self._spawn_slot = -1
+        if config.metrics_path:
+            from wsgikit.metrics import MAX_SLOTS, MetricsStore, Recorder
+
+            self.metrics_store = MetricsStore(MAX_SLOTS)
+            self._master_metrics = Recorder(self.metrics_store, 0)
+            self._free_slots = list(range(MAX_SLOTS - 1, 0, -1))  # pop() takes the lowest
 
     # -- signals --------------------------------------------------------------------------------
 
@@ -123,6 +136,12 @@ class Arbiter:
 
     def _spawn(self) -> _Worker:
         ready_r, ready_w = os.pipe()
+        self._spawn_slot = -1
+        if self.metrics_store is not None:
+            if self._free_slots:
+                self._spawn_slot = self._free_slots.pop()
+            else:
+                log.warning("more worker processes than metrics slots: this one is not counted")
         pid = os.fork()
         if pid == 0:  # the worker
             os.close(ready_r)
@@ -135,7 +154,8 @@ class Arbiter:
                 logging.shutdown()
                 os._exit(code)
         os.close(ready_w)
-        worker = _Worker(pid, self.generation, time.monotonic(), ready_r)
+        worker = _Worker(pid, self.generation, time.monotonic(), ready_r,
+                         metrics_slot=self._spawn_slot)
         self.workers[pid] = worker
         log.info("worker %d started (generation %d)", pid, self.generation)
         return worker
@@ -160,6 +180,11 @@ class Arbiter:
             os.write(ready_w, b"1")
             os.close(ready_w)
 
+        metrics = None
+        if self.metrics_store is not None and self._spawn_slot >= 0:
+            from wsgikit.metrics import Recorder
+
+            metrics = Recorder(self.metrics_store, self._spawn_slot)
         return run_server(
             self.app,
             self.config,
@@ -168,6 +193,7 @@ class Arbiter:
             ready=ready,
             notify_systemd=False,
             parent_pid=self.master_pid,
+            metrics=metrics,
         )
 
     def _check_ready(self, timeout: float) -> None:
@@ -201,6 +227,10 @@ class Arbiter:
             worker = self.workers.pop(pid, None) or self.retiring.pop(pid, None)
             if worker is None:
                 continue
+            if worker.metrics_slot >= 0:  # its counters stay in the sum; its gauges are void
+                self.metrics_store.clear_gauges(worker.metrics_slot)
+                self._free_slots.append(worker.metrics_slot)
+                self._free_slots.sort(reverse=True)
             if worker.ready_fd >= 0 and not worker.ready:
                 try:
                     os.close(worker.ready_fd)
@@ -217,6 +247,8 @@ class Arbiter:
                 continue
             if not worker.ready:
                 self.fast_failures += 1
+            if self._master_metrics is not None:
+                self._master_metrics.worker_restarted()
             if worker.ready and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
                 log.info("worker %d exited (%s); starting a replacement", pid, how)
             else:

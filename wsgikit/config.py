@@ -404,6 +404,10 @@ class ServerConfig:
     status_path: Optional[str] = _setting(
         None, _to_optional_str, "path answering a JSON health document (off by default)"
     )
+    metrics_path: Optional[str] = _setting(
+        None, _to_optional_str,
+        "path answering Prometheus metrics, summed over --workers (off by default)",
+    )
     reload: bool = _setting(False, _to_bool, "development: restart when source files change")
     reload_include: tuple[str, ...] = _setting(
         ("*.py",), _to_tuple, "globs of files watched by --reload"
@@ -501,6 +505,10 @@ class ServerConfig:
             raise ConfigError(f"cert_reqs={self.cert_reqs} needs ca_certs to verify clients")
         if self.status_path is not None and not self.status_path.startswith("/"):
             raise ConfigError(f"status_path must start with '/', got {self.status_path!r}")
+        if self.metrics_path is not None and not self.metrics_path.startswith("/"):
+            raise ConfigError(f"metrics_path must start with '/', got {self.metrics_path!r}")
+        if self.metrics_path is not None and self.metrics_path == self.status_path:
+            raise ConfigError("metrics_path and status_path must differ")
         if self.server_header is not None and re.search(r"[\x00-\x1f\x7f]", self.server_header):
             raise ConfigError("server_header must not contain control characters")
 

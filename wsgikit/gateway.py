@@ -62,7 +62,7 @@ class BodyInput:
     ``on_first_read`` runs once, before the first pull (the connection sends 100 Continue).
     """
 
-    __slots__ = ("_pull", "_on_first_read", "_buf", "_pos", "_eof", "error", "started")
+    __slots__ = ("_pull", "_on_first_read", "_buf", "_pos", "_eof", "error", "received")
 
     def __init__(
         self, pull: Callable[[], bytes], on_first_read: Optional[Callable[[], None]] = None
@@ -73,7 +73,8 @@ class BodyInput:
         self._pos = 0
         self._eof = False
         self.error: Optional[BaseException] = None
-        self.started = False
+        #: Body bytes taken from the connection so far (metrics: request bytes in).
+        self.received = 0
 
     @property
     def at_eof(self) -> bool:
@@ -86,7 +87,6 @@ class BodyInput:
             return b""
         if self.error is not None:
             raise self.error
-        self.started = True
         if self._on_first_read is not None:
             first, self._on_first_read = self._on_first_read, None
             try:
@@ -101,6 +101,7 @@ class BodyInput:
             raise
         if not data:
             self._eof = True
+        self.received += len(data)
         return data
 
     def _fill(self) -> bool:

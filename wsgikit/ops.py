@@ -274,6 +274,12 @@ def build_app(app: WSGIApplication, config: ServerConfig, state: ServerState) ->
         wrapped = RequestWatchdog(wrapped, warn_after=config.request_warn_after)
     if config.status_path:
         wrapped = StatusEndpoint(wrapped, path=config.status_path, state=state)
+    if config.metrics_path:
+        from wsgikit.metrics import MetricsEndpoint, MetricsStore, Recorder
+
+        if state.metrics is None:
+            state.metrics = Recorder(MetricsStore())
+        wrapped = MetricsEndpoint(wrapped, path=config.metrics_path, recorder=state.metrics)
     return wrapped
 
 
@@ -384,6 +390,21 @@ def access_logger(
     return hook
 
 
+def _both(
+    first: Optional[Callable[[Any], None]], second: Optional[Callable[[Any], None]]
+) -> Optional[Callable[[Any], None]]:
+    """One ``on_response`` hook calling ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+    one, two = first, second
+
+    def hook(record: Any) -> None:
+        one(record)
+        two(record)
+
+    return hook
+
+
 def _count_requests(
     inner: Optional[Callable[[Any], None]], config: ServerConfig, reached: threading.Event
 ) -> Callable[[Any], None]:
@@ -412,14 +433,19 @@ def run_server(
     ready: Optional[Callable[[], None]] = None,
     notify_systemd: bool = True,
     parent_pid: Optional[int] = None,
+    metrics: Optional[Any] = None,
 ) -> int:
     """Serve until SIGTERM/SIGINT, then stop accepting and drain; return the exit code (0).
 
     With ``parent_pid`` (a pre-fork worker) the server also drains when that parent is gone.
+    ``metrics`` is this process's ``metrics.Recorder`` (the arbiter gives each worker one slot
+    of a shared store); with ``metrics_path`` and none given, the process makes its own.
     """
     state = ServerState()
+    state.metrics = metrics
     stack = build_app(app, config, state)
-    on_response = access_logger(config, state)
+    on_response = _both(access_logger(config, state),
+                        state.metrics.on_response if state.metrics is not None else None)
     recycle = threading.Event()
     if parent_pid is not None and config.max_requests > 0:
         on_response = _count_requests(on_response, config, recycle)
@@ -435,6 +461,9 @@ def run_server(
     stats = getattr(server, "stats", None)
     if callable(stats):
         state.stats_source = stats
+        if state.metrics is not None:
+            state.metrics.stats_source = stats
+    stop_publishing = state.metrics.start_publishing() if state.metrics is not None else None
     stopping = threading.Event()
     stoppers: list[threading.Thread] = []
     serving = threading.Event()
@@ -515,6 +544,8 @@ def run_server(
             watch_stop.set()
         if notify_systemd:
             systemd.notify("STOPPING=1")
+        if stop_publishing is not None:
+            stop_publishing.set()
         server.server_close()
     log.info("stopped")
     return 0

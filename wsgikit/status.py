@@ -26,6 +26,8 @@ class ServerState:
         self.started = time.time()
         self._draining = threading.Event()
         self.stats_source: Optional[Callable[[], Mapping[str, Any]]] = None
+        #: This process's ``metrics.Recorder`` when ``metrics_path`` is on.
+        self.metrics: Optional[Any] = None
 
     @property
     def draining(self) -> bool:

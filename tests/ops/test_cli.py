@@ -155,6 +155,7 @@ def _sample_value(f: dataclasses.Field) -> tuple[list[str], str]:  # type: ignor
         "trusted_proxies": (["10.0.0.0/8,192.168.0.1"], "10.0.0.0/8,192.168.0.1"),
         "trusted_proxy_headers": (["forwarded"], "forwarded"),
         "status_path": (["/healthz"], "/healthz"),
+        "metrics_path": (["/metrics"], "/metrics"),
         "reload_include": (["*.py", "--reload-include", "*.ini"], "*.py,*.ini"),
         "reload_exclude": (["tests/*"], "tests/*"),
         "request_warn_after": (["2.5"], "2.5"),
