@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # Debian packages the test suite drives (see tests/conftest.py: absent locally -> skip, CI -> fail).
 # Each entry is package:program; a package is installed only when its program is missing.
-DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx curl:curl wrk:wrk chromium:chromium gcc:gcc
+DEB_TEST_PACKAGES := redis-server:redis-server nginx-light:nginx haproxy:haproxy curl:curl wrk:wrk chromium:chromium gcc:gcc
 
 .PHONY: serve test test-deps deb-deps install compiled dist bench soak fuzz lint clean
 # The request path compiled with mypyc from the same sources (tools/compile.py); make test runs

@@ -394,6 +394,11 @@ class ServerConfig:
         "forwarding headers believed from trusted proxies: x-forwarded-for, -proto, -host, "
         "-port, -prefix, forwarded (only those your proxy always overwrites)",
     )
+    proxy_protocol: bool = _setting(
+        False, _to_bool,
+        "every connection starts with a PROXY protocol v1/v2 header (HAProxy send-proxy, AWS "
+        "NLB); only --trusted-proxy peers may connect",
+    )
 
     # The application.
     factory: bool = _setting(
@@ -505,6 +510,9 @@ class ServerConfig:
             raise ConfigError(f"cert_reqs={self.cert_reqs} needs ca_certs to verify clients")
         if self.status_path is not None and not self.status_path.startswith("/"):
             raise ConfigError(f"status_path must start with '/', got {self.status_path!r}")
+        if self.proxy_protocol and not self.trusted_proxies:
+            raise ConfigError("proxy_protocol needs trusted_proxies: the balancers' addresses, "
+                              "the only peers allowed to send a PROXY header")
         if self.metrics_path is not None and not self.metrics_path.startswith("/"):
             raise ConfigError(f"metrics_path must start with '/', got {self.metrics_path!r}")
         if self.metrics_path is not None and self.metrics_path == self.status_path:

@@ -84,7 +84,7 @@ class MetricsStore:
         self._values = memoryview(self._map).cast("d")
         self.owner_pid = os.getpid()
 
-    def slot(self, index: int) -> "memoryview[float]":
+    def slot(self, index: int) -> memoryview[float]:
         """The float64 values of slot ``index`` (a view: writes go to the shared block)."""
         start = index * SLOT_VALUES
         return self._values[start: start + SLOT_VALUES]

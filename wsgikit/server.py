@@ -151,6 +151,19 @@ class Server(socketserver.TCPServer):
                 self._handshake_done, self.config.handshake_timeout,
                 server_header=self.config.server_header, parker_class=self.parker_class,
             )
+        #: --proxy-protocol: PROXY headers are read here, before TLS and HTTP.
+        self.proxy_reader: Any = None
+        self._proxy_networks: tuple[Any, ...] = ()
+        self._last_untrusted_log = -1e9
+        if self.config.proxy_protocol:
+            from wsgikit.forwarded import is_trusted, parse_networks
+            from wsgikit.proxy_reader import ProxyHeaderReader
+
+            self._is_trusted = is_trusted
+            self._proxy_networks = parse_networks(self.config.trusted_proxies)
+            self.proxy_reader = ProxyHeaderReader(
+                self._proxy_done, self.config.header_timeout, self.client_errors.record,
+            )
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
         self._shutting_down = False
@@ -303,6 +316,8 @@ class Server(socketserver.TCPServer):
         }
         if self.handshaker is not None:
             stats.update(self.handshaker.stats())
+        if self.proxy_reader is not None:
+            stats.update(self.proxy_reader.stats())
         return stats
 
     def set_ssl_context(self, context: Any) -> None:
@@ -373,6 +388,8 @@ class Server(socketserver.TCPServer):
             self.parker.start()
             if self.handshaker is not None:
                 self.handshaker.start()
+            if self.proxy_reader is not None:
+                self.proxy_reader.start()
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Accept connections until :meth:`shutdown` (socketserver semantics)."""
@@ -454,24 +471,60 @@ class Server(socketserver.TCPServer):
                             self._accept_failures)
                 self._accept_failures = self._accept_failures_logged = 0
                 self._last_accept_error_log = -1e9
+            if self.proxy_reader is not None:
+                self._read_proxy_header(sock, address, listener)
+                continue
             conn = self._adopt(sock, address, listener)
             if conn is None:
                 continue
-            if self.handshaker is not None:
-                # TLS: the handshake thread takes it; a worker sees it only once the handshake
-                # is done and its request has begun (a silent client costs no worker)
-                if not self.handshaker.add(conn):
-                    conn.close()  # shutting down
-                continue
-            pool = self.pool
-            if pool.idle > pool.queued:
-                # a worker is free: it reads the request at once (usually already here)
-                if not pool.submit(conn.serve):
-                    self._reject_busy(conn)
-            elif not self.park(conn, conn.accepted_at + self.config.header_timeout):
+            self._dispatch_new(conn)
+
+    def _dispatch_new(self, conn: Connection) -> None:
+        """A new connection: to the handshake thread (TLS), a free worker, or the parker."""
+        if self.handshaker is not None:
+            # TLS: the handshake thread takes it; a worker sees it only once the handshake
+            # is done and its request has begun (a silent client costs no worker)
+            if not self.handshaker.add(conn):
                 conn.close()  # shutting down
-            # else: parked until its first bytes arrive, holding neither a worker nor a
-            # queue slot (a burst of connections that send nothing cannot fill the queue)
+            return
+        pool = self.pool
+        if pool.idle > pool.queued:
+            # a worker is free: it reads the request at once (usually already here)
+            if not pool.submit(conn.serve):
+                self._reject_busy(conn)
+        elif not self.park(conn, conn.accepted_at + self.config.header_timeout):
+            conn.close()  # shutting down
+        # else: parked until its first bytes arrive, holding neither a worker nor a
+        # queue slot (a burst of connections that send nothing cannot fill the queue)
+
+    def _read_proxy_header(self, sock: socket.socket, address: Any, listener: Any) -> None:
+        """--proxy-protocol: a trusted balancer's connection goes to the header reader; anyone
+        else is closed without a response (a PROXY header from them would be a forged address)."""
+        peer = str(address[0]) if isinstance(address, tuple) and address else ""
+        if not self._is_trusted(peer, self._proxy_networks):
+            self.client_errors.record("malformed", peer, "PROXY protocol: not a --trusted-proxy "
+                                      "address; closed")
+            now = time.monotonic()
+            if now - self._last_untrusted_log >= 60.0:  # visible, but not once per connection
+                log.warning("wsgikit: --proxy-protocol: refused a connection from %s, which is "
+                            "not a --trusted-proxy address (logged once a minute)", peer or "?")
+                self._last_untrusted_log = now
+            sock.close()
+            return
+        if not self.proxy_reader.add(sock, address, listener, time.monotonic()):
+            sock.close()  # shutting down
+
+    def _proxy_done(self, sock: socket.socket, address: Any, listener: Any, accepted_at: float,
+                    header: Any) -> None:
+        """The PROXY header is read: the connection goes on as if accepted from ``address``."""
+        from wsgikit.proxy_reader import proxy_environ
+
+        conn = self._adopt(sock, address, listener)
+        if conn is None:
+            return
+        conn.accepted_at = accepted_at  # the header timeout counts from the accept
+        conn.base_environ = {**conn.base_environ, **proxy_environ(header)}
+        self._dispatch_new(conn)
 
     def _accept_failed(self, exc: OSError) -> None:
         """Count a resource failure of accept(); log it once per ACCEPT_ERROR_LOG_INTERVAL."""
@@ -580,16 +633,20 @@ class Server(socketserver.TCPServer):
         self._stop_listening()
         self._shutting_down = True
         started = time.monotonic()
-        # Connections between requests, or still in their TLS handshake, are not cut at once:
-        # for a short grace one whose client speaks is served (with Connection: close), so a
-        # worker restart under load (SIGHUP with --workers) drops no request; what is still
-        # waiting after it is closed.
+        # Connections between requests, still in their TLS handshake or still sending their
+        # PROXY header are not cut at once: for a short grace one whose client speaks is served
+        # (with Connection: close), so a worker restart under load (SIGHUP with --workers) drops
+        # no request; what is still waiting after it is closed.
         grace = min(timeout, DRAIN_GRACE)
-        handshaker = self.handshaker
-        while (len(self.parker) or (handshaker is not None and len(handshaker))) and (
+        handshaker, proxy_reader = self.handshaker, self.proxy_reader
+        while (len(self.parker) or (handshaker is not None and len(handshaker))
+               or (proxy_reader is not None and len(proxy_reader))) and (
             time.monotonic() - started < grace
         ):
             time.sleep(0.01)
+        if proxy_reader is not None:
+            for sock in proxy_reader.stop():
+                sock.close()
         if handshaker is not None:
             for conn in handshaker.stop():
                 conn.close()
@@ -631,6 +688,9 @@ class Server(socketserver.TCPServer):
                     sock, address = listener.accept()
                 except OSError:  # BlockingIOError: the backlog is empty; or already closed
                     break
+                if self.proxy_reader is not None:  # its header first (the reader still runs)
+                    self._read_proxy_header(sock, address, listener)
+                    continue
                 conn = self._adopt(sock, address, listener)
                 if conn is not None:
                     pending.append(conn)
