@@ -128,4 +128,7 @@ def test_a_client_that_skips_haproxy_is_refused(haproxy: dict[str, Any]) -> None
     sock.connect(("127.0.0.1", haproxy["app_port"]))
     with sock:
         sock.sendall(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nGET /who HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert sock.recv(65536) == b""
+        try:  # closed without a response: an EOF, or a reset (the request was left unread)
+            assert sock.recv(65536) == b""
+        except ConnectionResetError:
+            pass
