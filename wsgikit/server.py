@@ -150,6 +150,7 @@ class Server(socketserver.TCPServer):
             self.handshaker = Handshaker(
                 self._handshake_done, self.config.handshake_timeout,
                 server_header=self.config.server_header, parker_class=self.parker_class,
+                record_error=self.client_errors.record,
             )
         #: --proxy-protocol: PROXY headers are read here, before TLS and HTTP.
         self.proxy_reader: Any = None

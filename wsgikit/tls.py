@@ -240,7 +240,8 @@ class Handshaker:
     request usually follows the client's Finished at once) and calls ``on_done(conn, got_data)``:
     the server hands the connection to a worker, or parks it until its request begins. A
     handshake not done ``timeout`` seconds after the accept is closed; failures (scanners,
-    wrong protocol) are counted and logged at DEBUG only, so a scan cannot flood the log.
+    wrong protocol) are counted and go to ``record_error`` (the server's ``ClientErrorLog``: a
+    DEBUG line each, a summary a minute), so a scan cannot flood the log.
     """
 
     def __init__(
@@ -250,8 +251,10 @@ class Handshaker:
         *,
         server_header: Optional[str] = "wsgikit",
         parker_class: type[KeepAliveParker] = KeepAliveParker,
+        record_error: Optional[Callable[[str, str, str], None]] = None,
     ) -> None:
         self._on_done = on_done
+        self._record_error = record_error
         self.timeout = timeout
         self._server_header = server_header
         self._parker = parker_class(self._ready, self._expired, name="wsgikit-tls")
@@ -327,21 +330,26 @@ class Handshaker:
 
     def _expired(self, conn: Any) -> None:
         self.timed_out += 1
-        log.debug("wsgikit: TLS handshake with %s:%s not done in %g s; closed",
-                  conn.remote_addr, conn.remote_port, self.timeout)
+        self._record("timeout", conn, f"TLS handshake not done in {self.timeout:g} s; closed")
         conn.close()
 
     def _fail(self, conn: Any, exc: BaseException) -> None:
         self.failed += 1
-        log.debug("wsgikit: TLS handshake with %s:%s failed: %s",
-                  conn.remote_addr, conn.remote_port, exc)
+        self._record("tls", conn, f"TLS handshake failed: {exc}")
         conn.close()
+
+    def _record(self, kind: str, conn: Any, detail: str) -> None:
+        """One client error: to the server's client-error log, else a DEBUG line."""
+        detail = f"port {conn.remote_port}: {detail}"
+        if self._record_error is not None:
+            self._record_error(kind, conn.remote_addr, detail)
+        else:
+            log.debug("wsgikit: %s %s", conn.remote_addr, detail)
 
     def _answer_plain_http(self, conn: Any) -> None:
         """A plain HTTP request on the TLS port: 400 in plain text, as nginx does, then close."""
         self.plain_http += 1
-        log.debug("wsgikit: plain HTTP request from %s:%s on the TLS port (400)",
-                  conn.remote_addr, conn.remote_port)
+        self._record("malformed", conn, "plain HTTP request on the TLS port (400)")
         sock = conn.sock
         data = error_response(400, PLAIN_HTTP_MESSAGE, server_header=self._server_header)
         # socket.socket's own methods act on the TCP connection under the TLS layer.

@@ -71,6 +71,7 @@ def test_plain_http_to_the_tls_port_gets_a_plain_400(live_server, tls_contexts):
     assert response.read().decode().strip() == PLAIN_HTTP_MESSAGE
     conn.close()
     assert srv.server.stats()["plain_http_on_tls"] == 1
+    assert srv.server.stats()["client_malformed"] == 1
 
 
 @pytest.fixture
@@ -137,6 +138,7 @@ def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
         # the handshake timeout (2 s from the accept) closes every stuck client
         assert all(client.is_closed_by_server(4.0) for client in silent + trickling)
         assert srv.server.stats()["handshake_timeouts"] == 100
+        assert srv.server.stats()["client_timeout"] == 100
         assert srv.server.stats()["handshaking"] == 0
     finally:
         stop.set()
@@ -190,6 +192,7 @@ def test_failed_handshakes_are_counted_and_logged_at_debug_only(live_server, tls
     while srv.server.stats()["handshake_failures"] < 20 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert srv.server.stats()["handshake_failures"] == 20
+    assert srv.server.stats()["client_tls"] == 20  # the client-error log counts them too
     records = [r for r in caplog.records if r.name.startswith("wsgikit")]
     assert sum("handshake" in r.getMessage() for r in records) == 20
     assert all(r.levelno == logging.DEBUG for r in records)
