@@ -193,6 +193,7 @@ class Tally:
 
     ok: int = 0
     failed: set[str] = field(default_factory=set)
+    reasons: dict[str, str] = field(default_factory=dict)  # id -> what went wrong (bounded)
     abusive_sent: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -200,9 +201,12 @@ class Tally:
         with self.lock:
             self.ok += n
 
-    def failure(self, ids: Sequence[str]) -> None:
+    def failure(self, ids: Sequence[str], reason: str = "") -> None:
         with self.lock:
             self.failed.update(ids)
+            for request_id in ids:
+                if len(self.reasons) < 1000:
+                    self.reasons[request_id] = f"{threading.current_thread().name}: {reason}"
 
     def abusive(self) -> None:
         with self.lock:
@@ -295,8 +299,8 @@ class Load:
                 if closes:
                     conn.close()
                     conn = None
-            except (OSError, BadResponse, ValueError, ssl.SSLError):
-                self.tally.failure([request_id])
+            except (OSError, BadResponse, ValueError, ssl.SSLError) as exc:
+                self.tally.failure([request_id], repr(exc))
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -352,9 +356,9 @@ class Load:
                         raise BadResponse(f"status {status}")
                     done += 1
                 self.tally.success(done)
-            except (OSError, BadResponse, ValueError):
+            except (OSError, BadResponse, ValueError) as exc:
                 self.tally.success(done)
-                self.tally.failure(ids[done:])
+                self.tally.failure(ids[done:], repr(exc))
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -686,6 +690,7 @@ def run_soak(cfg: SoakConfig, work_dir: Path, progress: Callable[[str], None] = 
         "started_by_app": started_normal,
         "lost": len(lost),
         "lost_ids": lost[:50],
+        "lost_reasons": [tally.reasons.get(i, "") for i in lost[:50]],
         "failed_before_the_app": len(tally.failed - normal),
         "abusive_connections": tally.abusive_sent,
         "abusive_started_by_app": started_abusive,

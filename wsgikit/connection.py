@@ -85,14 +85,18 @@ SHUTDOWN_FIRST_REQUEST: Final = 1.0
 LINGER_BYTES: Final = 256 * 1024
 
 
-class _RecvBuffer(threading.local):
-    """Each worker thread's receive buffer (see Connection._recv)."""
-
-    def __init__(self) -> None:
-        self.view = memoryview(bytearray(RECV_SIZE))
+#: Per thread: its receive buffer (see Connection._recv). A plain threading.local, not a
+#: subclass: compiled with mypyc, a subclass's attributes are not per thread (it crashed).
+_thread_state = threading.local()
 
 
-_recv_buffer = _RecvBuffer()
+def _recv_buffer() -> memoryview:
+    """This thread's RECV_SIZE receive buffer, made on its first use."""
+    try:
+        view: memoryview = _thread_state.recv_view
+    except AttributeError:
+        view = _thread_state.recv_view = memoryview(bytearray(RECV_SIZE))
+    return view
 
 
 @dataclass
@@ -588,7 +592,7 @@ class Connection:
         glibc's heaps until RSS grew without bound (29 MiB to 64 MiB in 2 minutes while the
         Python objects stayed flat; see docs/reliability.rst); a copy costs far less.
         """
-        view = _recv_buffer.view
+        view = _recv_buffer()
         n = self.sock.recv_into(view)
         return view[:n].tobytes()
 
@@ -822,7 +826,7 @@ class Connection:
                 if remaining <= 0:
                     break
                 self._settimeout(remaining)
-                n = self.sock.recv_into(_recv_buffer.view)
+                n = self.sock.recv_into(_recv_buffer())
                 if not n:
                     break
                 swallowed += n

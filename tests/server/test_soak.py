@@ -31,7 +31,7 @@ def test_short_soak_loses_nothing_and_leaks_no_fd_or_thread(tmp_path):
 
     assert requests["completed"] > 500, timeline  # the load really ran
     assert requests["abusive_started_by_app"] > 0, requests  # and so did the abusive clients
-    assert requests["lost"] == 0, requests["lost_ids"]
+    assert requests["lost"] == 0, requests["lost_reasons"]
     assert requests["accounted"], requests  # started == completed + lost, exactly
     assert summary["fds_after"] == summary["fds_idle"], timeline
     assert summary["threads_max"] == summary["threads_idle"], timeline
