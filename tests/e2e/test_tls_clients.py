@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.conftest import require_module, require_program
-from tests.e2e.test_browser_cookies import CHROMIUM_FLAGS, TIMEOUT_MS
+from tests.support.browser import CHROMIUM_FLAGS, TIMEOUT_MS
 from tests.support import apps
 from wsgikit.config import ServerConfig
 from wsgikit.tls import make_ssl_context
