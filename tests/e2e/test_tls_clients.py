@@ -14,8 +14,8 @@ from typing import Any, Callable
 import pytest
 
 from tests.conftest import require_module, require_program
-from tests.support.browser import CHROMIUM_FLAGS, TIMEOUT_MS
 from tests.support import apps
+from tests.support.browser import CHROMIUM_FLAGS, TIMEOUT_MS
 from wsgikit.config import ServerConfig
 from wsgikit.tls import make_ssl_context
 
