@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,21 @@ def test_full_and_range_bodies_are_sent_with_sendfile(server: Any,
         sent.append((offset, result))
         return result
 
+    def recorded(start: int, total: int) -> list[tuple[int, int]]:
+        # the worker appends after the call returns: curl may have its bytes (and exit)
+        # before that, so wait (bounded) for the calls to be recorded
+        deadline = time.monotonic() + 5
+        while sum(n for _, n in sent[start:]) < total and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return sent[start:]
+
     monkeypatch.setattr(os, "sendfile", recording)
     status, _, body = curl(f"{server.url}/s/data.bin")
     assert status == 200 and body == DATA
-    full = list(sent)
+    full = recorded(0, len(DATA))
     status, _, body = curl("-r", "5000-5999", f"{server.url}/s/data.bin")
     assert status == 206 and body == DATA[5000:6000]
-    ranged = sent[len(full):]
+    ranged = recorded(len(full), 1000)
 
     def covered(calls: list[tuple[int, int]]) -> tuple[int, int]:
         for (offset, count), (following, _) in zip(calls, calls[1:]):
