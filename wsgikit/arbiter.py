@@ -2,7 +2,9 @@
 
 Signals, as gunicorn users expect:
 
-- ``SIGTERM``/``SIGINT``: every worker drains (up to ``graceful_timeout``), then the master exits 0.
+- ``SIGTERM``/``SIGINT``: every worker reports draining on the status path, serves on for
+  ``drain_delay``, then drains (up to ``graceful_timeout``); then the master exits 0.
+  ``SIGQUIT`` does the same without the delay.
 - ``SIGHUP``: re-import the app's code and reload the TLS certificate and key, start a new set
   of workers, and once they are ready drain the old set. A new version that fails to import is
   logged and the old workers stay; a certificate that cannot be used is logged and the current
@@ -265,7 +267,9 @@ class Arbiter:
         for worker in workers:
             self.workers.pop(worker.pid, None)
             self.retiring[worker.pid] = worker
-        self._signal_all(workers, signal.SIGTERM)
+        # SIGQUIT: drain now, without drain_delay: the other workers keep the instance
+        # serving, and a retiring worker must not answer health checks with 503 meanwhile.
+        self._signal_all(workers, signal.SIGQUIT)
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -330,7 +334,9 @@ class Arbiter:
                          len(self.workers))
                 self.stopping = True
                 systemd.notify("STOPPING=1")
-                self._signal_all(list(self.workers.values()), signal.SIGTERM)
+                # SIGQUIT passes on as SIGQUIT: drain without the drain_delay
+                quick = signal.SIGQUIT if signum == signal.SIGQUIT else signal.SIGTERM
+                self._signal_all(list(self.workers.values()), quick)
                 # The workers take what is in the backlog and close their copies; were the
                 # master's copy open until it exits, clients connecting meanwhile would sit
                 # in the backlog and be reset then, instead of refused now.
@@ -399,7 +405,8 @@ class Arbiter:
     def _stop_all(self) -> None:
         everyone = list(self.workers.values()) + list(self.retiring.values())
         self._signal_all(everyone, signal.SIGTERM)
-        deadline = time.monotonic() + self.config.graceful_timeout + 5.0
+        deadline = (time.monotonic() + self.config.drain_delay + self.config.graceful_timeout
+                    + 5.0)
         while (self.workers or self.retiring) and time.monotonic() < deadline:
             self._reap()
             try:

@@ -312,6 +312,13 @@ class ServerConfig:
     graceful_timeout: float = _setting(
         30.0, _to_float, "on shutdown, how long in-flight requests may finish"
     )
+    drain_delay: float = _setting(
+        0.0,
+        _to_float,
+        "on SIGTERM, seconds to keep accepting and serving while the status path already "
+        "answers 503 draining, so a load balancer's health check takes this instance out "
+        "before its listener closes (like Kubernetes' preStop); then the graceful drain",
+    )
     request_warn_after: Optional[float] = _setting(
         None, _to_optional_float, "log a request's stack once it runs this long (off by default)"
     )
@@ -458,6 +465,8 @@ class ServerConfig:
             raise ConfigError("keepalive_linger must be 0 or more")
         if self.graceful_timeout < 0:
             raise ConfigError("graceful_timeout must be 0 or more")
+        if not 0 <= self.drain_delay < float("inf"):  # NaN fails too
+            raise ConfigError(f"drain_delay must be 0 or more seconds, got {self.drain_delay}")
         if self.request_warn_after is not None and self.request_warn_after <= 0:
             raise ConfigError("request_warn_after must be positive")
         try:

@@ -4,7 +4,7 @@ The CLI, the pre-fork arbiter and the reloader share these steps::
 
     listeners = bind_listeners(config)            # tcp v4/v6, unix (perms), fd://N, systemd
     app = build_app(app, config, state)           # status path, watchdog, proxy trust
-    run_server(app, config, listeners, ssl_ctx)   # SIGTERM/SIGINT: stop accepting, drain, exit
+    run_server(app, config, listeners, ssl_ctx)   # SIGTERM: 503, drain_delay, close, drain, exit
 
 Errors meant for the operator are ``ListenError`` (an ``OSError`` whose message names the
 address) so the CLI can print one line and exit 2.
@@ -437,6 +437,10 @@ def run_server(
 ) -> int:
     """Serve until SIGTERM/SIGINT, then stop accepting and drain; return the exit code (0).
 
+    The status path reports draining at once; with ``drain_delay`` the server keeps accepting
+    and serving that long first, so load balancers take it out before its listener closes.
+    SIGQUIT drains without the delay.
+
     With ``parent_pid`` (a pre-fork worker) the server also drains when that parent is gone.
     ``metrics`` is this process's ``metrics.Recorder`` (the arbiter gives each worker one slot
     of a shared store); with ``metrics_path`` and none given, the process makes its own.
@@ -475,26 +479,40 @@ def run_server(
 
     server.service_actions = mark_serving
 
-    def shutdown(reason: str) -> None:
+    hurry = threading.Event()  # SIGQUIT: cut the drain delay short
+
+    def shutdown(reason: str, delay: float) -> None:
+        if delay > 0:
+            # The status path says 503 already; keep accepting until the balancers have seen
+            # it, or new connections would be refused before they stop sending them.
+            log.info("%s: not ready; serving %gs more before closing the listener "
+                     "(drain_delay; SIGQUIT skips it)", reason, delay)
+            hurry.wait(delay)
         log.info("%s: draining (up to %gs), then exiting", reason, config.graceful_timeout)
         # A signal may come before serve_forever() runs; shutting down a server that has not
         # started its pool yet would fail, so wait (bounded) until it serves.
         serving.wait(5.0)
         server.shutdown()
 
-    def stop(reason: str) -> None:  # runs in a signal handler: no logging, no blocking here
+    def stop(reason: str, delay: float = 0.0) -> None:
+        # runs in a signal handler: no logging, no blocking here
         if stopping.is_set():
             return
         stopping.set()
         state.start_draining()
         stopper = threading.Thread(
-            target=shutdown, args=(reason,), name="wsgikit-shutdown", daemon=True
+            target=shutdown, args=(reason, delay), name="wsgikit-shutdown", daemon=True
         )
         stoppers.append(stopper)
         stopper.start()
 
     def on_signal(signum: int, frame: Any) -> None:
-        stop(signal.Signals(signum).name)
+        # SIGTERM/SIGINT honour drain_delay (an orchestrator stopping the instance); SIGQUIT
+        # drains at once (the arbiter retiring one worker of several, an impatient operator).
+        quick = signum == getattr(signal, "SIGQUIT", None)
+        if quick:
+            hurry.set()
+        stop(signal.Signals(signum).name, 0.0 if quick else config.drain_delay)
 
     for name in ("SIGTERM", "SIGINT", "SIGQUIT", "SIGBREAK"):  # SIGBREAK: Ctrl-Break, Windows
         if hasattr(signal, name):

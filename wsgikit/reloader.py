@@ -107,7 +107,8 @@ class Reloader:
         child = self.child
         if child is None or child.poll() is not None:
             return
-        child.send_signal(signal.SIGTERM)
+        # SIGQUIT: a code change restarts at once, never waiting out a drain_delay
+        child.send_signal(signal.SIGQUIT)
         try:
             child.wait(timeout=min(self.config.graceful_timeout, 10.0) + 2.0)
         except subprocess.TimeoutExpired:

@@ -159,6 +159,7 @@ def _sample_value(f: dataclasses.Field) -> tuple[list[str], str]:  # type: ignor
         "reload_include": (["*.py", "--reload-include", "*.ini"], "*.py,*.ini"),
         "reload_exclude": (["tests/*"], "tests/*"),
         "request_warn_after": (["2.5"], "2.5"),
+        "drain_delay": (["4"], "4.0"),
         "cert_reqs": (["none"], "none"),
         "tls_profile": (["modern"], "modern"),
         "tls_reload_interval": (["2.5"], "2.5"),

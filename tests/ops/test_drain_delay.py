@@ -1,0 +1,154 @@
+"""``--drain-delay`` through the CLI, over real sockets: on SIGTERM the status path says 503 at
+once, the server keeps accepting and serving for the delay, then closes its listener and drains.
+
+This is what lets a load balancer's health check take an instance out before it refuses
+connections (Kubernetes' preStop). SIGQUIT, and the arbiter retiring workers, skip the delay.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.ops.conftest import ServeProcess, get_json, request, run_cli
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+
+def _until(predicate: Callable[[], bool], timeout: float, what: str,
+           proc: ServeProcess | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"timed out waiting for {what}" + (f":\n{proc.output()}" if proc else ""))
+
+
+def _status(url: str) -> int:
+    return request(url, "/_status", timeout=5)[0]
+
+
+def _refused(url: str) -> bool:
+    try:
+        request(url, "/", timeout=2)
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _serve_during_delay(url: str, until: float) -> set[int]:
+    """New connections until ``until`` (monotonic): each answered by the app; their pids."""
+    pids: set[int] = set()
+    served = 0
+    while time.monotonic() < until:
+        pids.add(get_json(url, "/during")["pid"])
+        served += 1
+        time.sleep(0.05)
+    assert served >= 5, served
+    return pids
+
+
+def test_sigterm_reports_draining_at_once_then_serves_for_the_delay(
+    serve: Callable[..., ServeProcess],
+) -> None:
+    delay = 2.0
+    proc = serve("opsapp:app", "--port", "0", "--threads", "4", "--status-path", "/_status",
+                 "--drain-delay", str(delay), "--graceful-timeout", "10")
+    url = proc.wait_listening()[0]
+    assert _status(url) == 200
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        sent = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        _until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
+        status, headers, body = request(url, "/_status")
+        doc = json.loads(body)
+        assert (status, doc["status"], doc["ready"]) == (503, "draining", False)
+        # accepted during the delay, still running when the listener closes: it must finish
+        slow = pool.submit(request, url, "/sleep/2.5", timeout=20)
+        _serve_during_delay(url, sent + delay - 0.5)
+        _until(lambda: _refused(url), delay + 5.0, "the listener to close", proc)
+        closed_after = time.monotonic() - sent
+        assert closed_after >= delay, closed_after  # not before the delay ran out
+        assert slow.result(timeout=20)[0] == 200
+    assert proc.proc.wait(20) == 0
+    out = proc.output()
+    assert re.search(r"SIGTERM: not ready; serving 2s more before closing the listener", out)
+    assert out.index("not ready; serving") < out.index("SIGTERM: draining")
+
+
+def test_workers_report_draining_and_serve_for_the_delay(
+    serve: Callable[..., ServeProcess],
+) -> None:
+    delay = 2.0
+    proc = serve("opsapp:app", "--port", "0", "--workers", "2", "--threads", "2",
+                 "--status-path", "/_status", "--drain-delay", str(delay),
+                 "--graceful-timeout", "10")
+    url = proc.wait_listening()[0]
+    proc.wait_for(r"worker \d+ started", count=2)
+    workers = {int(p) for p in re.findall(r"worker (\d+) started", proc.output())}
+    _until(lambda: _status(url) == 200, 10.0, "a ready worker", proc)
+    sent = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    _until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
+    # every worker has been told: ten fresh connections, ten 503s, whichever worker answers
+    assert [_status(url) for _ in range(10)] == [503] * 10
+    assert _serve_during_delay(url, sent + delay - 0.5) <= workers
+    _until(lambda: _refused(url), delay + 5.0, "the listeners to close", proc)
+    assert time.monotonic() - sent >= delay
+    assert proc.proc.wait(20) == 0
+    assert "all workers stopped" in proc.output()
+    assert len(re.findall(r"SIGTERM: not ready; serving 2s more", proc.output())) == 2
+
+
+def test_sigquit_skips_the_delay(serve: Callable[..., ServeProcess]) -> None:
+    proc = serve("opsapp:app", "--port", "0", "--status-path", "/_status",
+                 "--drain-delay", "60")
+    url = proc.wait_listening()[0]
+    assert _status(url) == 200
+    proc.signal(signal.SIGQUIT)
+    assert proc.proc.wait(15) == 0
+    assert "not ready; serving" not in proc.output()
+    assert "SIGQUIT: draining" in proc.output()
+
+
+def test_sighup_retires_old_workers_without_the_delay(
+    serve: Callable[..., ServeProcess],
+) -> None:
+    """A code reload must not leave old workers answering 503 health checks for the delay."""
+    proc = serve("opsapp:app", "--port", "0", "--workers", "2", "--threads", "2",
+                 "--status-path", "/_status", "--drain-delay", "60")
+    url = proc.wait_listening()[0]
+    proc.wait_for(r"worker \d+ started", count=2)
+    old = {int(p) for p in re.findall(r"worker (\d+) started", proc.output())}
+    proc.signal(signal.SIGHUP)
+    proc.wait_for(r"worker \d+ started", count=4)
+    _until(lambda: not any(_alive(pid) for pid in old), 15.0, "old workers to exit", proc)
+    assert "not ready; serving" not in proc.output()
+    assert _status(url) == 200
+    assert get_json(url)["pid"] not in old
+    proc.signal(signal.SIGQUIT)  # no 60 s wait in the test
+    assert proc.proc.wait(20) == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_bad_drain_delay_is_exit_2(app_dir: Path, value: str) -> None:
+    result = run_cli(["serve", "opsapp:app", "--drain-delay", value], app_dir)
+    assert result.returncode == 2
+    assert "drain_delay" in result.stderr
