@@ -91,6 +91,7 @@ class Owner:
     config = CONFIG
     record_responses = True
     shutting_down = False
+    no_keep_alive = False
 
     def __init__(self, app: Any) -> None:
         self.app = app

@@ -129,6 +129,9 @@ class ConnectionOwner(Protocol):
     @property
     def shutting_down(self) -> bool: ...
 
+    #: True once a drain is coming (``drain_delay``): responses say ``Connection: close``.
+    no_keep_alive: bool
+
     def get_app(self) -> Any: ...
 
     def park(self, conn: Connection, deadline: float) -> bool: ...
@@ -403,7 +406,7 @@ class Connection:
             method=head.method,
             http_version=head.http_version,
             send=self._send,
-            keep_alive=self._may_keep_alive,
+            keep_alive=self._keep_alive_for_head,
             sendfile=None if self.tls else self._sendfile,
             sendv=None if self.tls else self._sendv,
             server_header=self.config.server_header,
@@ -424,6 +427,11 @@ class Connection:
         if owner.record_responses:
             self._record(head, outcome, environ, started, queue_wait, keep)
         return keep
+
+    def _keep_alive_for_head(self) -> bool:
+        """For the response head: ``_may_keep_alive``, and not once the server has ended
+        keep-alive (only here: a response that already promised keep-alive keeps its word)."""
+        return not self.owner.no_keep_alive and self._may_keep_alive()
 
     def _may_keep_alive(self) -> bool:
         """Whether the response may promise another request: not while the server drains."""

@@ -484,7 +484,10 @@ def run_server(
     def shutdown(reason: str, delay: float) -> None:
         if delay > 0:
             # The status path says 503 already; keep accepting until the balancers have seen
-            # it, or new connections would be refused before they stop sending them.
+            # it, or new connections would be refused before they stop sending them. Without
+            # keep-alive meanwhile, no idle connection is left for the drain to close under
+            # a request a proxy is just sending on it (nginx does not replay a POST).
+            server.end_keep_alive()
             log.info("%s: not ready; serving %gs more before closing the listener "
                      "(drain_delay; SIGQUIT skips it)", reason, delay)
             hurry.wait(delay)

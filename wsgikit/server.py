@@ -168,6 +168,7 @@ class Server(socketserver.TCPServer):
         self._lock = threading.Lock()
         self._connections: set[Connection] = set()
         self._shutting_down = False
+        self.no_keep_alive = False  # end_keep_alive()
         self._rejected = 0
         self._last_reject_log = -1e9
         self._accept_failures = 0  # resource failures since the last successful accept
@@ -610,6 +611,15 @@ class Server(socketserver.TCPServer):
         conn.close()
 
     # -- stopping ---------------------------------------------------------------------------
+
+    def end_keep_alive(self) -> None:
+        """Answer from now on with ``Connection: close`` while still serving (a drain is coming).
+
+        A proxy or client then opens new connections for its next requests, which go to other
+        instances once the balancer has taken this one out, instead of keeping idle ones here
+        that the drain would close under a request already on its way.
+        """
+        self.no_keep_alive = True
 
     def shutdown(self) -> None:
         """Stop serve_forever(), then let in-flight requests finish (``graceful_timeout``)."""

@@ -8,6 +8,7 @@ connections (Kubernetes' preStop). SIGQUIT, and the arbiter retiring workers, sk
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import json
 import os
 import re
@@ -93,6 +94,31 @@ def test_sigterm_reports_draining_at_once_then_serves_for_the_delay(
     assert out.index("not ready; serving") < out.index("SIGTERM: draining")
 
 
+def test_keep_alive_ends_during_the_delay(serve: Callable[..., ServeProcess]) -> None:
+    """A connection opened before SIGTERM is served during the delay, with Connection: close,
+    so a proxy's idle connection is gone before the drain (no request lost on one closing)."""
+    proc = serve("opsapp:app", "--port", "0", "--threads", "2", "--status-path", "/_status",
+                 "--drain-delay", "2", "--graceful-timeout", "10")
+    url = proc.wait_listening()[0]
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/before")
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 200 and not first.will_close
+        proc.signal(signal.SIGTERM)
+        _until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
+        conn.request("GET", "/during")  # the same, idle keep-alive connection
+        second = conn.getresponse()
+        assert json.loads(second.read())["PATH_INFO"] == "/during"
+        assert second.status == 200
+        assert second.getheader("Connection") == "close" and second.will_close
+    finally:
+        conn.close()
+    assert proc.proc.wait(20) == 0
+
+
 def test_workers_report_draining_and_serve_for_the_delay(
     serve: Callable[..., ServeProcess],
 ) -> None:
@@ -103,7 +129,9 @@ def test_workers_report_draining_and_serve_for_the_delay(
     url = proc.wait_listening()[0]
     proc.wait_for(r"worker \d+ started", count=2)
     workers = {int(p) for p in re.findall(r"worker (\d+) started", proc.output())}
-    _until(lambda: _status(url) == 200, 10.0, "a ready worker", proc)
+    answered: set[int] = set()  # both workers serving (a booting one would just die)
+    _until(lambda: answered.add(get_json(url)["pid"]) or answered == workers, 20.0,
+           "both workers to answer", proc)
     sent = time.monotonic()
     proc.signal(signal.SIGTERM)
     _until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
