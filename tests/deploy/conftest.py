@@ -296,13 +296,14 @@ class LoadReport:
     latencies: list[float] = field(default_factory=list)
     by_instance: Counter[str] = field(default_factory=Counter)
     by_method: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0  # how long the load ran
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
     def summary(self) -> str:
-        return (f"sent={self.sent} failed={self.failed} "
+        return (f"sent={self.sent} in {self.seconds:.1f}s failed={self.failed} "
                 f"p50={self.percentile(0.5) * 1000:.1f}ms p99={self.percentile(0.99) * 1000:.1f}ms "
                 f"max={max(self.latencies, default=0) * 1000:.1f}ms "
                 f"by_instance={dict(sorted(self.by_instance.items()))} "
@@ -331,6 +332,7 @@ class Load:
                          for n in range(threads)]
 
     def __enter__(self) -> Load:
+        self._began = time.monotonic()
         for t in self._threads:
             t.start()
         return self
@@ -343,6 +345,8 @@ class Load:
         for t in self._threads:
             t.join(30)
             assert not t.is_alive(), "a load thread did not finish"
+        if not self.report.seconds:
+            self.report.seconds = time.monotonic() - self._began
         return self.report
 
     def _run(self, n: int) -> None:
