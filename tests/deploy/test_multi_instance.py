@@ -73,9 +73,12 @@ def _scrape(url: str) -> float:
         (("method", "GET"), ("status", "2xx")), 0.0)
 
 
-def test_each_instances_metrics_move_with_what_the_balancer_sent_it(cluster: Cluster) -> None:
+@pytest.mark.parametrize("balancer", BALANCERS)
+def test_each_instances_metrics_move_with_what_the_balancer_sent_it(
+    cluster: Cluster, balancer: str
+) -> None:
     """HAProxy's health checks are HEADs, so GET 2xx counts only these requests (and scrapes)."""
-    url = cluster.balancers["haproxy"]
+    url = cluster.balancers[balancer]
     before = {inst.name: _scrape(inst.url) for inst in cluster.instances}
     sent: dict[str, int] = {inst.name: 0 for inst in cluster.instances}
     for _ in range(30):
