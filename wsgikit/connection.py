@@ -596,9 +596,9 @@ class Connection:
 
         Not ``sock.recv(RECV_SIZE)``: it allocates RECV_SIZE bytes and shrinks them in place,
         leaving a block just short of RECV_SIZE that the parser or the app may keep, which no
-        later allocation of RECV_SIZE fits in. Under a mix of body sizes, that churn fragmented
-        glibc's heaps until RSS grew without bound (29 MiB to 64 MiB in 2 minutes while the
-        Python objects stayed flat; see docs/reliability.rst); a copy costs far less.
+        later allocation of RECV_SIZE fits in. Under a mix of body sizes that churn fragments
+        the C heap and RSS keeps growing while the Python objects stay flat (the soak in
+        docs/reliability.rst); one copy per read costs far less than that.
         """
         view = _recv_buffer()
         n = self.sock.recv_into(view)
