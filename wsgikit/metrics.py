@@ -20,10 +20,11 @@ from __future__ import annotations
 import mmap
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Callable, Final, Optional
 
-from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgikit.status import ServerEndpoint
+from wsgikit.types import WSGIApplication
 
 __all__ = ["CONTENT_TYPE", "MetricsEndpoint", "MetricsStore", "Recorder"]
 
@@ -233,32 +234,15 @@ def render(totals: list[float]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class MetricsEndpoint:
+class MetricsEndpoint(ServerEndpoint):
     """WSGI wrapper answering GET/HEAD ``path`` with the exposition, before the app."""
 
+    what = "the metrics"
+
     def __init__(self, app: WSGIApplication, *, path: str, recorder: Recorder) -> None:
-        if not callable(app):
-            raise TypeError("app must be a WSGI callable")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
-        self.app = app
-        self.path = path
+        super().__init__(app, path=path)
         self.recorder = recorder
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if path != self.path:
-            return self.app(environ, start_response)
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method not in ("GET", "HEAD"):
-            body = b"405 Method Not Allowed: the metrics are read-only\n"
-            start_response("405 Method Not Allowed", [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(body))), ("Allow", "GET, HEAD")])
-            return [body]
+    def render(self) -> tuple[str, str, bytes]:
         self.recorder.publish()  # this process's gauges as of now
-        body = self.recorder.store.render().encode("utf-8")
-        start_response("200 OK", [("Content-Type", CONTENT_TYPE),
-                                  ("Content-Length", str(len(body))),
-                                  ("Cache-Control", "no-store")])
-        return [] if method == "HEAD" else [body]
+        return "200 OK", CONTENT_TYPE, self.recorder.store.render().encode("utf-8")

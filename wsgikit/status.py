@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ServerState", "StatusEndpoint"]
+__all__ = ["ServerEndpoint", "ServerState", "StatusEndpoint"]
 
 
 class ServerState:
@@ -56,19 +56,20 @@ class ServerState:
         return doc
 
 
-class StatusEndpoint:
-    """WSGI wrapper answering GET/HEAD ``path`` with ``state``'s JSON document."""
+class ServerEndpoint:
+    """A read-only document the server answers at ``path`` (GET/HEAD) before calling the app,
+    so a health check or a scrape never depends on the app; other methods get 405."""
 
-    def __init__(self, app: WSGIApplication, *, path: str, state: ServerState) -> None:
+    #: What the document is, for the 405 message.
+    what = "the document"
+
+    def __init__(self, app: WSGIApplication, *, path: str) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI callable")
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
-        if not isinstance(state, ServerState):
-            raise TypeError("state must be a ServerState")
         self.app = app
         self.path = path
-        self.state = state
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
@@ -76,7 +77,7 @@ class StatusEndpoint:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
-            body = b"405 Method Not Allowed: the status document is read-only\n"
+            body = f"405 Method Not Allowed: {self.what} is read-only\n".encode()
             start_response(
                 "405 Method Not Allowed",
                 [
@@ -86,17 +87,37 @@ class StatusEndpoint:
                 ],
             )
             return [body]
-        import json  # here: a server whose status path is never asked does not load it
-
-        doc = self.state.document()
-        body = json.dumps(doc, sort_keys=True).encode("utf-8") + b"\n"
-        status = "200 OK" if doc["ready"] else "503 Service Unavailable"
+        status, content_type, body = self.render()
         start_response(
             status,
             [
-                ("Content-Type", "application/json"),
+                ("Content-Type", content_type),
                 ("Content-Length", str(len(body))),
                 ("Cache-Control", "no-store"),
             ],
         )
         return [] if method == "HEAD" else [body]
+
+    def render(self) -> tuple[str, str, bytes]:
+        """The status line, the content type and the body."""
+        raise NotImplementedError
+
+
+class StatusEndpoint(ServerEndpoint):
+    """WSGI wrapper answering GET/HEAD ``path`` with ``state``'s JSON document."""
+
+    what = "the status document"
+
+    def __init__(self, app: WSGIApplication, *, path: str, state: ServerState) -> None:
+        super().__init__(app, path=path)
+        if not isinstance(state, ServerState):
+            raise TypeError("state must be a ServerState")
+        self.state = state
+
+    def render(self) -> tuple[str, str, bytes]:
+        import json  # here: a server whose status path is never asked does not load it
+
+        doc = self.state.document()
+        body = json.dumps(doc, sort_keys=True).encode("utf-8") + b"\n"
+        status = "200 OK" if doc["ready"] else "503 Service Unavailable"
+        return status, "application/json", body
