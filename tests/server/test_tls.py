@@ -134,7 +134,12 @@ def test_silent_and_trickling_handshakes_hold_no_worker(live_server, tls_files):
         conn.close()
         # before: the header timeout (here 30 s; 9.7 s with the defaults)
         assert elapsed < 1.0, f"answered after {elapsed:.2f} s"
-        assert srv.server.stats()["handshaking"] >= 90
+        # every stuck client was in the handshake thread, or already closed by its timeout
+        # (on a busy machine, opening the 100 connections can take most of the 2 s): none of
+        # them was answered or holding a worker
+        stats = srv.server.stats()
+        assert stats["handshaking"] + stats["handshake_timeouts"] >= 90, stats
+        assert stats["handshakes"] == 1, stats  # only the real client's
         # the handshake timeout (2 s from the accept) closes every stuck client
         assert all(client.is_closed_by_server(4.0) for client in silent + trickling)
         assert srv.server.stats()["handshake_timeouts"] == 100
