@@ -43,6 +43,8 @@ def _refused(url: str) -> bool:
         request(url, "/", timeout=2)
     except ConnectionRefusedError:
         return True
+    except (TimeoutError, ConnectionResetError, http.client.RemoteDisconnected):
+        return False  # taken from the backlog while draining, slowly on a busy machine: retry
     return False
 
 
