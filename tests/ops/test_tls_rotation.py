@@ -81,6 +81,7 @@ class _Load:
         host, port = url.rsplit("//", 1)[1].rsplit(":", 1)
         self.host, self.port, self.context = host, int(port), context
         self.ok = 0
+        self.retried = 0  # idempotent GETs re-sent after an idle connection was closed
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -90,23 +91,37 @@ class _Load:
     def _run(self, keep_alive: bool) -> None:
         deadline = time.monotonic() + 30  # bounded whatever happens
         conn = None
+        reused = responding = False
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
                 if conn is None:
                     conn = http.client.HTTPSConnection(self.host, self.port, timeout=10,
                                                        context=self.context)
+                    reused = False
+                responding = False
                 conn.request("GET", "/")
                 response = conn.getresponse()
+                responding = True  # a status line came: from here on nothing is retried
                 body = response.read()
                 assert response.status == 200 and body, (response.status, body)
                 with self._lock:
                     self.ok += 1
+                reused = True
             except Exception as exc:  # every failure is counted and shown
-                with self._lock:
-                    self.failures.append(repr(exc))
                 if conn is not None:
                     conn.close()
                 conn = None
+                if reused and not responding and isinstance(
+                    exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+                ):
+                    # an idle keep-alive connection the server closed as this GET went out:
+                    # no response began, so, as urllib3 and the balancers do (RFC 9112 §9.3.1),
+                    # it is sent again on a new connection; a failure there counts
+                    with self._lock:
+                        self.retried += 1
+                    continue
+                with self._lock:
+                    self.failures.append(repr(exc))
             if not keep_alive and conn is not None:
                 conn.close()
                 conn = None
