@@ -71,7 +71,7 @@ def cookie_of(set_cookies: list[str]) -> str:
     return next(h.split(";", 1)[0] for h in set_cookies if not h.split(";")[0].endswith("="))
 
 
-def run_race(live_server: Callable[..., LiveServer], store: Any) -> None:
+def run_race(live_server: Callable[..., LiveServer], store: Any) -> dict[str, Any]:
     app = RaceApp()
     srv = live_server(SessionMiddleware(app, secret_keys=[KEY], store=store), threads=4)
     data, set_cookies = request(srv, "/login")
@@ -94,6 +94,7 @@ def run_race(live_server: Callable[..., LiveServer], store: Any) -> None:
     assert request(srv, "/whoami", cookie)[0] == {"user": None}
     # And the late response must not re-issue a session cookie for the dead session.
     assert not [c for c in slow_result["cookies"] if not c.split(";")[0].endswith("=")]
+    return {"after": request(srv, "/whoami", cookie)[0], "slow": slow_result}
 
 
 def test_logout_stays_done_with_memory_store(
@@ -108,7 +109,9 @@ def test_logout_stays_done_with_memory_store(
 def test_logout_stays_done_with_redis_store(
     live_server: Callable[..., LiveServer], redis_url: str
 ) -> None:
-    run_race(live_server, RedisStore.from_url(redis_url))
+    result = run_race(live_server, RedisStore.from_url(redis_url))
+    assert result["after"] == {"user": None}  # the late write did not bring alice back
+    assert result["slow"]["data"] == {"user": "alice"}
 
 
 def test_regenerate_race_does_not_revive_the_old_id(live_server: Callable[..., LiveServer]) -> None:
