@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The modules every request runs through, in the order of the request path.
 COMPILED = (
-    "wsgikit/http11/_grammar.py",
+    "wsgikit/http11/grammar.py",
     "wsgikit/http11/events.py",
     "wsgikit/http11/_head.py",
     "wsgikit/http11/parser.py",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from wsgikit.http11._grammar import (
+from wsgikit.http11.grammar import (
     ABSOLUTE_FORM_RE,
     AUTHORITY_FORM_RE,
     DIGITS_RE,

@@ -70,7 +70,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from wsgikit.http11._grammar import CHUNK_LINE_RE
+from wsgikit.http11.grammar import CHUNK_LINE_RE
 from wsgikit.http11._head import (
     parse_head,
     parse_request_line,

@@ -14,7 +14,7 @@ import time
 from http import HTTPStatus
 from typing import Final
 
-from wsgikit.http11._grammar import FIELD_CHARS, TCHAR
+from wsgikit.http11.grammar import FIELD_CHARS, TCHAR
 from wsgikit.http11.errors import ProtocolError, ResponseError
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""RFC 9110 / RFC 9112 ABNF as compiled regular expressions, each citing its section.
+"""RFC 9110 / RFC 9112 ABNF as compiled regular expressions, each citing its section: the one
+definition of the HTTP grammar, which every module that checks a token or a field imports.
 
 Two flavours: ``str`` patterns run over a request head decoded once as latin-1 (so every byte is
 one character and nothing is lost), ``bytes`` patterns run over the raw buffer while a chunked
