@@ -28,7 +28,8 @@ ROOT = HERE.parent
 MODULES = {
     "parser": ["wsgikit/http11/parser.py", "wsgikit/http11/_head.py"],
     "chunked": ["wsgikit/http11/parser.py"],
-    "gateway": ["wsgikit/connection.py", "wsgikit/gateway.py", "wsgikit/http11/writer.py"],
+    "gateway": ["wsgikit/server/connection.py", "wsgikit/server/gateway.py",
+                "wsgikit/http11/writer.py"],
 }
 DONE_RE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
 RUNS_RE = re.compile(r"Done (\d+) runs in (\d+) second")

@@ -27,10 +27,10 @@ from typing import Any, Iterator, Optional
 import h11
 
 from fuzz.parser_target import Finding
-from wsgikit.clientlog import ClientErrorLog
 from wsgikit.config import ServerConfig
-from wsgikit.connection import Connection, ResponseRecord
-from wsgikit.environ import base_environ
+from wsgikit.server.clientlog import ClientErrorLog
+from wsgikit.server.connection import Connection, ResponseRecord
+from wsgikit.server.environ import base_environ
 from wsgikit.util import FileWrapper
 
 CONFIG = ServerConfig(
@@ -97,7 +97,7 @@ class Owner:
         self.app = app
         self.closed = 0
         self.records: list[ResponseRecord] = []
-        # the server's client-error counter (wsgikit.clientlog), quiet: the fuzzer makes many
+        # the server's client-error counter (wsgikit.server.clientlog), quiet: the fuzzer makes many
         self.client_errors = ClientErrorLog(logging.getLogger("wsgikit.fuzz"))
 
     def get_app(self) -> Any:

@@ -17,9 +17,9 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: python -m fuzz.run_one TARGET [libFuzzer flags]")
     target = argv[1]
     with atheris.instrument_imports(include=["wsgikit"]):
-        import wsgikit.connection  # noqa: F401
-        import wsgikit.gateway  # noqa: F401
         import wsgikit.http11  # noqa: F401
+        import wsgikit.server.connection  # noqa: F401
+        import wsgikit.server.gateway  # noqa: F401
     module = importlib.import_module(f"fuzz.{target}_target")
     quiet = getattr(module, "quiet_logs", None)
     if quiet is not None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any, Optional
 
 from middleware._wsgi import ExcInfo, Headers, close_iterable
-from wsgikit.accesslog import make_formatter, record_from_environ
+from wsgikit.server.accesslog import make_formatter, record_from_environ
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 
@@ -16,7 +16,7 @@ class AccessLogMiddleware:
     """Write an access-log line when each response is finished (closed by the server).
 
     ``format``: ``"combined"`` (default), ``"common"``, ``"json"`` or an Apache-style format
-    string (see ``wsgikit.accesslog``). Lines go to ``stream`` (a text file) when given, else to
+    string (``wsgikit.server.accesslog``). Lines go to ``stream`` (a text file) when given, else to
     ``logger`` (default ``wsgikit.access``) at INFO. Bytes counted are the body bytes the app
     produced; the duration runs from the call to ``close()``. An exception from the app is logged
     as status 500 and re-raised. Use it for apps served by servers without an access log;

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Optional
 
 from middleware._wsgi import ExcInfo, Headers, close_iterable
-from wsgikit.accesslog import REQUEST_ID_KEY, escape
+from wsgikit.server.accesslog import REQUEST_ID_KEY, escape
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.util import request_path
 

@@ -6,12 +6,12 @@ import logging
 from collections.abc import Iterable
 from typing import Union
 
-from wsgikit.forwarded import DEFAULT_HEADERS, ORIGINALS_KEY, ProxyTrust, apply
+from wsgikit.server.forwarded import DEFAULT_HEADERS, ORIGINALS_KEY, ProxyTrust, apply
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 logger = logging.getLogger("wsgikit.proxy")
 
-#: Environ key holding the ``wsgikit.forwarded.ForwardedView`` computed for this request.
+#: Environ key holding the ``wsgikit.server.forwarded.ForwardedView`` computed for this request.
 VIEW_KEY = "wsgikit.proxy.view"
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
 from middleware._wsgi import ExcInfo, Headers, set_header
-from wsgikit.accesslog import REQUEST_ID_KEY
+from wsgikit.server.accesslog import REQUEST_ID_KEY
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Environ keys this middleware writes.

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
-from wsgikit.pep3333 import INFO
+from wsgikit.conformance.pep3333 import INFO
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.validate import MODES, Finding, Validator, WSGIConformanceError, WSGIWarning
 
@@ -15,7 +15,7 @@ __all__ = ["ValidatorMiddleware", "WSGIConformanceError", "WSGIWarning"]
 
 
 class ValidatorMiddleware:
-    """Check every request and response against PEP 3333 (see :mod:`wsgikit.pep3333`).
+    """Check every request and response against PEP 3333 (see :mod:`wsgikit.conformance.pep3333`).
 
     ``mode="raise"``: an error raises :class:`WSGIConformanceError` (an ``AssertionError``),
     lesser findings warn. ``mode="warn"``: every finding is a :class:`WSGIWarning`.

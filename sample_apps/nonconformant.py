@@ -13,8 +13,8 @@ import html
 from collections.abc import Iterable, Iterator
 
 from middleware.validator import ValidatorMiddleware
-from wsgikit.checker import drive
-from wsgikit.checkreport import section_url
+from wsgikit.ops.checker import drive
+from wsgikit.ops.checkreport import section_url
 from wsgikit.types import StartResponse, WSGIEnvironment
 
 

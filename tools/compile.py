@@ -30,12 +30,12 @@ COMPILED = (
     "wsgikit/http11/_head.py",
     "wsgikit/http11/parser.py",
     "wsgikit/http11/writer.py",
-    "wsgikit/environ.py",
-    "wsgikit/gateway.py",
-    "wsgikit/pacing.py",
-    "wsgikit/connection.py",
-    "wsgikit/workers.py",
-    "wsgikit/keepalive.py",
+    "wsgikit/server/environ.py",
+    "wsgikit/server/gateway.py",
+    "wsgikit/server/pacing.py",
+    "wsgikit/server/connection.py",
+    "wsgikit/server/workers.py",
+    "wsgikit/server/keepalive.py",
 )
 
 

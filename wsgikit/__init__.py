@@ -1,7 +1,7 @@
 """wsgikit: a strict, threaded HTTP/1.1 WSGI server and a drop-in superset of ``wsgiref``.
 
-The public names below are imported lazily, so ``import wsgikit`` stays cheap and has no
-side effects.
+The public names below are imported lazily, so ``import wsgikit`` stays cheap; its one side
+effect is a finder that keeps the old paths of moved modules importable (see ``_moved``).
 """
 
 from __future__ import annotations
@@ -9,19 +9,23 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from wsgikit import _moved
+
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
     "ServerConfig": "wsgikit.config",
     "ConfigError": "wsgikit.config",
-    "serve": "wsgikit.server",
-    "make_server": "wsgikit.server",
+    "serve": "wsgikit.server.server",
+    "make_server": "wsgikit.server.server",
     "ProtocolError": "wsgikit.http11",
     "validator": "wsgikit.validate",
     "WSGIConformanceError": "wsgikit.validate",
 }
 
 __all__ = ["__version__", *_LAZY]
+
+_moved.install()
 
 
 def __getattr__(name: str) -> Any:

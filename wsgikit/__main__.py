@@ -1,6 +1,6 @@
 """``python -m wsgikit``: the command-line interface."""
 
-from wsgikit.cli import main
+from wsgikit.ops.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

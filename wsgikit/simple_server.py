@@ -31,10 +31,10 @@ from io import StringIO
 from platform import python_implementation
 from typing import Any, Optional
 
-from wsgikit.accesslog import escape
 from wsgikit.config import ServerConfig
 from wsgikit.handlers import SimpleHandler
 from wsgikit.server import ResponseRecord, Server
+from wsgikit.server.accesslog import escape
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __version__ = "0.2"

@@ -5,7 +5,7 @@
 is the engine behind it with three modes: ``raise`` (errors raise :class:`WSGIConformanceError`,
 warnings go to :mod:`warnings`), ``warn`` (everything goes to :mod:`warnings`) and ``report``
 (findings are only collected). Every finding names its rule ID, its PEP 3333 section and what
-happened. The rules themselves live in :mod:`wsgikit.pep3333`.
+happened. The rules themselves live in :mod:`wsgikit.conformance.pep3333`.
 """
 
 # ruff: noqa: UP031  (the %-formatted texts are wsgiref.validate's, kept verbatim)
@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional
 
-from wsgikit import pep3333
-from wsgikit.pep3333 import ERROR, INFO, RULES, Rule
+from wsgikit.conformance import pep3333
+from wsgikit.conformance.pep3333 import ERROR, INFO, RULES, Rule
 
 __all__ = [
     "validator",

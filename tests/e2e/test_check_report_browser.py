@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import chromium, watch_console
-from wsgikit.cli import main
+from wsgikit.ops.cli import main
 
 pytestmark = [pytest.mark.e2e]
 

@@ -17,7 +17,7 @@ from tests.conftest import require_module, require_program
 from tests.support import apps
 from tests.support.browser import CHROMIUM_FLAGS, TIMEOUT_MS
 from wsgikit.config import ServerConfig
-from wsgikit.tls import make_ssl_context
+from wsgikit.server.tls import make_ssl_context
 
 pytestmark = [pytest.mark.e2e, pytest.mark.server]
 

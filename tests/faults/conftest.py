@@ -15,8 +15,8 @@ import pytest
 # tests/ops's fixtures for the subprocess tests (wsgikit serve as a child process)
 from tests.ops.conftest import app_dir, serve  # noqa: F401
 from wsgikit.config import ServerConfig
-from wsgikit.connection import Connection
 from wsgikit.server import Server
+from wsgikit.server.connection import Connection
 
 
 class FaultySocket:

@@ -253,11 +253,11 @@ def test_findings_are_the_frameworks_known_bugs(site: Site) -> None:
 
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_webtest_path_finds_the_same(name: str) -> None:
-    """The same apps through ``wsgikit.testing.TestApp`` (the pytest plugin's engine, on
+    """The same apps through ``wsgikit.conformance.testing.TestApp`` (the pytest plugin's engine, on
     WebTest's environ: no file_wrapper, its own input): the same true positives, nothing else."""
     require_module(FACTORIES[name][0])
     from tests.support.frameworks import make_app
-    from wsgikit.testing import TestApp
+    from wsgikit.conformance.testing import TestApp
 
     app = TestApp(make_app(name), validate="report")
     app.get("/", expect_errors=True)

@@ -30,7 +30,7 @@ def app(environ, start_response):
     from wsgikit import build_info
     body = json.dumps({
         "build": build_info.build_name(),
-        "connection": sys.modules["wsgikit.connection"].__file__,
+        "connection": sys.modules["wsgikit.server.connection"].__file__,
         "pid": os.getpid(),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
@@ -51,7 +51,7 @@ def _served_build(url: str, context: ssl.SSLContext | None = None) -> dict[str, 
 
 
 def test_build_name_matches_the_modules_this_run_imported() -> None:
-    from wsgikit import connection
+    from wsgikit.server import connection
 
     assert build_info.build_name() == EXPECTED
     assert connection.__file__.endswith(".py") == (EXPECTED == "python")

@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 
 from tests.ops.conftest import ServeProcess, get_json, request
-from wsgikit.status import ServerState, StatusEndpoint
+from wsgikit.ops.status import ServerState, StatusEndpoint
 
 pytestmark = [pytest.mark.server]
 

@@ -12,12 +12,12 @@ from typing import Any, Callable
 
 import pytest
 
-from wsgikit import systemd
 from wsgikit.config import ServerConfig
-from wsgikit.ops import ListenError, bind_listeners, close_listeners
-from wsgikit.reloader import iter_watched_files, snapshot
-from wsgikit.tls import TLSConfigError, make_ssl_context
-from wsgikit.watchdog import RequestWatchdog
+from wsgikit.ops import systemd
+from wsgikit.ops.reloader import iter_watched_files, snapshot
+from wsgikit.ops.run import ListenError, bind_listeners, close_listeners
+from wsgikit.ops.watchdog import RequestWatchdog
+from wsgikit.server.tls import TLSConfigError, make_ssl_context
 
 
 def test_no_tls_without_a_certificate() -> None:

@@ -92,8 +92,8 @@ def test_the_servers_trusted_proxy_option_refuses_the_same_prefixes(
     live_server: Callable[..., LiveServer], site: Path, prefix: str
 ) -> None:
     """``wsgikit serve --trusted-proxy`` wraps the app in ``ops.TrustedProxies``: the same rule
-    (wsgikit.forwarded) applies there."""
-    from wsgikit.ops import TrustedProxies
+    (wsgikit.server.forwarded) applies there."""
+    from wsgikit.ops.run import TrustedProxies
 
     app = TrustedProxies(StaticFilesMiddleware(directory=str(site), prefix=""),
                          trusted=["127.0.0.1"], headers=HEADERS)

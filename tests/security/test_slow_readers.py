@@ -171,8 +171,8 @@ def test_honest_slow_downloads_are_not_cut(
 
 
 def test_min_send_rate_setting_from_flag_and_env() -> None:
-    from wsgikit.cli import _serve_config, build_parser
     from wsgikit.config import ConfigError, ServerConfig
+    from wsgikit.ops.cli import _serve_config, build_parser
 
     assert ServerConfig().min_send_rate == 1024  # on by default
     assert ServerConfig.from_env({"WSGIKIT_MIN_SEND_RATE": "64K"}).min_send_rate == 65536

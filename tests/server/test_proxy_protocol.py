@@ -14,7 +14,7 @@ import pytest
 from tests.support.rawhttp import RawClient
 from tests.unit.test_proxy_protocol import tlv, v2, v2_tcp4
 from wsgikit.config import ConfigError, ServerConfig
-from wsgikit.proxy_protocol import PP2_TYPE_AUTHORITY, PP2_TYPE_SSL
+from wsgikit.server.proxy_protocol import PP2_TYPE_AUTHORITY, PP2_TYPE_SSL
 
 pytestmark = pytest.mark.server
 

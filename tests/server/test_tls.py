@@ -18,7 +18,7 @@ from tests.conftest import require_module
 from tests.support import apps
 from tests.support.rawhttp import RawClient
 from wsgikit.config import ServerConfig
-from wsgikit.tls import PLAIN_HTTP_MESSAGE, make_ssl_context
+from wsgikit.server.tls import PLAIN_HTTP_MESSAGE, make_ssl_context
 
 pytestmark = pytest.mark.server
 

@@ -12,7 +12,7 @@ from tests.conftest import require_module
 from tests.support import apps
 from tests.support.certs import make_ca_and_leaf
 from wsgikit.config import ServerConfig
-from wsgikit.tls import make_ssl_context
+from wsgikit.server.tls import make_ssl_context
 
 pytestmark = pytest.mark.server
 

@@ -121,7 +121,7 @@ def main(argv: list[str]) -> None:
         run()
         return
     if name == "wsgikit":
-        from wsgikit.cli import main as wsgikit_main
+        from wsgikit.ops.cli import main as wsgikit_main
 
         sys.exit(wsgikit_main(["serve", "--bind", f"fd://{fd}", "--threads", "4", target]))
     app = _load(target)

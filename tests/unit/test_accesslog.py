@@ -1,4 +1,4 @@
-"""wsgikit.accesslog: atoms, escaping, JSON lines, compile-time errors."""
+"""wsgikit.server.accesslog: atoms, escaping, JSON lines, compile-time errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsgikit.accesslog import (
+from wsgikit.server.accesslog import (
     AccessRecord,
     LogFormat,
     escape,

@@ -12,10 +12,10 @@ import pytest
 
 import sample_apps
 from sample_apps import nonconformant
-from wsgikit.checker import DEFAULT_HOST, PROBES, probe_environ, run_check
-from wsgikit.checkreport import PEP3333_URL, format_html, section_url
-from wsgikit.cli import CHECK_DEFAULT_HOST, main
-from wsgikit.pep3333 import RULES
+from wsgikit.conformance.pep3333 import RULES
+from wsgikit.ops.checker import DEFAULT_HOST, PROBES, probe_environ, run_check
+from wsgikit.ops.checkreport import PEP3333_URL, format_html, section_url
+from wsgikit.ops.cli import CHECK_DEFAULT_HOST, main
 from wsgikit.validate import environ_problems
 
 
@@ -29,7 +29,7 @@ def test_battery_covers_the_issue_list() -> None:
 @pytest.mark.parametrize("probe", PROBES, ids=[p.name for p in PROBES])
 def test_probe_environs_come_from_the_server_builder_and_are_clean(probe: Any) -> None:
     environ = probe_environ(probe)
-    assert environ["wsgikit.queue_wait"] == 0.0  # built by wsgikit.environ.build_environ
+    assert environ["wsgikit.queue_wait"] == 0.0  # built by wsgikit.server.environ.build_environ
     assert environ_problems(environ) == []
 
 

@@ -1,4 +1,5 @@
-"""wsgikit.clientlog: client errors are counted, one DEBUG line each, one summary per interval."""
+"""wsgikit.server.clientlog: client errors are counted, one DEBUG line each, one summary per
+interval."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import logging
 
 import pytest
 
-from wsgikit.clientlog import ClientErrorLog, kind_of
 from wsgikit.errors import ClientDisconnected
 from wsgikit.http11 import BadRequest, ContentTooLarge, RequestTimeout
+from wsgikit.server.clientlog import ClientErrorLog, kind_of
 
 
 class Clock:

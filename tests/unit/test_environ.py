@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from wsgikit.environ import REQUIRED_KEYS, base_environ, build_environ, header_key
 from wsgikit.http11 import RequestHead, RequestParser
+from wsgikit.server.environ import REQUIRED_KEYS, base_environ, build_environ, header_key
 
 
 def parse(raw: bytes) -> RequestHead:
@@ -111,7 +111,7 @@ def test_queue_wait_is_exposed(queue_wait):
 def test_server_required_keys_cover_the_validators_rule_table() -> None:
     """environ.REQUIRED_KEYS (what the server always sets) stays a superset of the rule table
     the validator checks (kept apart so that serving never loads the validator's rules)."""
-    from wsgikit import pep3333
+    from wsgikit.conformance import pep3333
 
     assert set(pep3333.REQUIRED_KEYS) <= set(REQUIRED_KEYS)
     assert {"SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"} <= set(REQUIRED_KEYS)

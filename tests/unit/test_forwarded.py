@@ -1,4 +1,4 @@
-"""wsgikit.forwarded: header grammar, trust by CIDR and hop count, stripping, originals."""
+"""wsgikit.server.forwarded: header grammar, trust by CIDR and hop count, stripping, originals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsgikit.forwarded import (
+from wsgikit.server.forwarded import (
     ORIGINALS_KEY,
     ForwardedError,
     ProxyTrust,

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from wsgikit.gateway import BodyInput, ClientDisconnected, Gateway
 from wsgikit.http11 import ContentTooLarge
+from wsgikit.server.gateway import BodyInput, ClientDisconnected, Gateway
 
 
 class Wire:

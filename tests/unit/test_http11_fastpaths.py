@@ -15,8 +15,8 @@ from tests.conftest import require_module
 from tests.support.feed import CheckedParser, error_three_ways, feed_three_ways
 from wsgikit.http11 import ConnectionClosed, ProtocolError, RequestHead
 from wsgikit.http11 import _head as head_module
-from wsgikit.http11.grammar import HOST_RE
 from wsgikit.http11._head import parse_head, parse_request_line, parse_request_line_full
+from wsgikit.http11.grammar import HOST_RE
 
 hypothesis = require_module("hypothesis")
 from hypothesis import given, settings  # noqa: E402

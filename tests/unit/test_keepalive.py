@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from wsgikit.keepalive import KeepAliveParker
+from wsgikit.server.keepalive import KeepAliveParker
 
 
 class Conn:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from webtest import TestApp
 
-from wsgikit.metrics import (
+from wsgikit.ops.metrics import (
     BUCKETS,
     CONTENT_TYPE,
     MAX_SLOTS,

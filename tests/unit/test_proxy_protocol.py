@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from wsgikit.proxy_protocol import (
+from wsgikit.server.proxy_protocol import (
     MAX_V1_LENGTH,
     MAX_V2_LENGTH,
     PP2_TYPE_AUTHORITY,

@@ -24,12 +24,13 @@ def _plugin_args() -> list[str]:
     names = {  # every distribution, as pytest's own loader sees them (no de-duplication)
         ep.value for dist in distributions() for ep in dist.entry_points if ep.group == "pytest11"
     }
-    return [] if "wsgikit.pytest_plugin" in names else ["-p", "wsgikit.pytest_plugin"]
+    plugin = "wsgikit.conformance.pytest_plugin"
+    return [] if plugin in names else ["-p", plugin]
 
 
 def test_entry_point_is_declared() -> None:
     with open("setup.cfg", encoding="utf-8") as f:
-        assert "pytest11 =\n    wsgikit = wsgikit.pytest_plugin" in f.read()
+        assert "pytest11 =\n    wsgikit = wsgikit.conformance.pytest_plugin" in f.read()
 
 
 def test_wsgi_validator_fixture_fails_a_test_naming_the_rule(pytester: pytest.Pytester) -> None:

@@ -1,4 +1,5 @@
-"""The per-thread receive buffer (wsgikit.connection): one per thread, the same one each time.
+"""The per-thread receive buffer (wsgikit.server.connection): one per thread, the same one each
+time.
 
 A shared buffer would mix two connections' bytes. The first version subclassed threading.local,
 which mypyc compiles into a class whose attributes are not per thread: the compiled pass
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from wsgikit import connection
+from wsgikit.server import connection
 
 
 def test_each_thread_has_its_own_buffer_and_keeps_it():

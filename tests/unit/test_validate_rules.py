@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from wsgikit.pep3333 import ERROR, INFO, RULES, WARNING
+from wsgikit.conformance.pep3333 import ERROR, INFO, RULES, WARNING
 from wsgikit.util import FileWrapper
 from wsgikit.validate import Finding, Validator, WSGIConformanceError, WSGIWarning
 

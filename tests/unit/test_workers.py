@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from wsgikit.workers import WorkerPool
+from wsgikit.server.workers import WorkerPool
 
 
 def wait_for(predicate, timeout=5.0):

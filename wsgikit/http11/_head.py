@@ -14,6 +14,15 @@ from __future__ import annotations
 
 from typing import Final
 
+from wsgikit.http11.errors import (
+    BadRequest,
+    ContentTooLarge,
+    HeaderFieldsTooLarge,
+    HTTPVersionNotSupported,
+    NotImplementedMethod,
+    UnsupportedTransferCoding,
+)
+from wsgikit.http11.events import Headers, RequestHead
 from wsgikit.http11.grammar import (
     ABSOLUTE_FORM_RE,
     AUTHORITY_FORM_RE,
@@ -26,15 +35,6 @@ from wsgikit.http11.grammar import (
     REQUEST_LINE_RE,
     TOKEN_RE,
 )
-from wsgikit.http11.errors import (
-    BadRequest,
-    ContentTooLarge,
-    HeaderFieldsTooLarge,
-    HTTPVersionNotSupported,
-    NotImplementedMethod,
-    UnsupportedTransferCoding,
-)
-from wsgikit.http11.events import Headers, RequestHead
 
 __all__ = [
     "FORBIDDEN_TRAILERS",

@@ -70,7 +70,6 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-from wsgikit.http11.grammar import CHUNK_LINE_RE
 from wsgikit.http11._head import (
     parse_head,
     parse_request_line,
@@ -94,6 +93,7 @@ from wsgikit.http11.events import (
     RequestHead,
     Trailers,
 )
+from wsgikit.http11.grammar import CHUNK_LINE_RE
 
 __all__ = ["RequestParser"]
 

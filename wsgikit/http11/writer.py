@@ -14,8 +14,8 @@ import time
 from http import HTTPStatus
 from typing import Final
 
-from wsgikit.http11.grammar import FIELD_CHARS, TCHAR
 from wsgikit.http11.errors import ProtocolError, ResponseError
+from wsgikit.http11.grammar import FIELD_CHARS, TCHAR
 
 __all__ = [
     "ResponseWriter",

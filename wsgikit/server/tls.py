@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 from wsgikit.config import ConfigError, ServerConfig
 from wsgikit.http11 import error_response
-from wsgikit.keepalive import KeepAliveParker
+from wsgikit.server.keepalive import KeepAliveParker
 
 __all__ = [
     "TLSConfigError", "PROFILES", "TLSProfile", "make_ssl_context", "Handshaker", "CertReloader",

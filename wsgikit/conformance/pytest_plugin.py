@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from wsgikit.pep3333 import INFO
+from wsgikit.conformance.pep3333 import INFO
 from wsgikit.validate import MODES, Finding, Validator
 
 __all__ = ["WSGIValidatorFixture", "pytest_addoption", "wsgi_validator"]

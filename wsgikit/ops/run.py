@@ -25,9 +25,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from wsgikit import systemd
 from wsgikit.config import BindSpec, ServerConfig
-from wsgikit.status import ServerState, StatusEndpoint
+from wsgikit.ops import systemd
+from wsgikit.ops.status import ServerState, StatusEndpoint
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def close_listeners(listeners: Iterable[Listener], *, unlink: bool = True) -> No
 class TrustedProxies:
     """``--trusted-proxy``: believe forwarding headers from these networks, strip everyone else's.
 
-    A thin WSGI shell over ``wsgikit.forwarded.apply`` (the one implementation of the rules).
+    A thin WSGI shell over ``wsgikit.server.forwarded.apply`` (the one implementation of the rules).
     """
 
     def __init__(
@@ -242,7 +242,7 @@ class TrustedProxies:
         hops: int = 1,
         headers: Sequence[str] = ("x-forwarded-for", "x-forwarded-proto"),
     ) -> None:
-        from wsgikit import forwarded
+        from wsgikit.server import forwarded
 
         if not callable(app):
             raise TypeError("app must be a WSGI callable")
@@ -269,13 +269,13 @@ def build_app(app: WSGIApplication, config: ServerConfig, state: ServerState) ->
             headers=config.trusted_proxy_headers,
         )
     if config.request_warn_after is not None:
-        from wsgikit.watchdog import RequestWatchdog
+        from wsgikit.ops.watchdog import RequestWatchdog
 
         wrapped = RequestWatchdog(wrapped, warn_after=config.request_warn_after)
     if config.status_path:
         wrapped = StatusEndpoint(wrapped, path=config.status_path, state=state)
     if config.metrics_path:
-        from wsgikit.metrics import MetricsEndpoint, MetricsStore, Recorder
+        from wsgikit.ops.metrics import MetricsEndpoint, MetricsStore, Recorder
 
         if state.metrics is None:
             state.metrics = Recorder(MetricsStore())
@@ -296,7 +296,7 @@ def create_server(
     environ_extra: Optional[dict[str, Any]] = None,
 ) -> Any:
     """The server core's server on our pre-bound ``sockets`` (socketserver-style API)."""
-    from wsgikit import server as core
+    from wsgikit.server import server as core
 
     kwargs: dict[str, Any] = {"config": config, "sockets": list(sockets)}
     if environ_extra:
@@ -315,7 +315,7 @@ def check_access_log(config: ServerConfig) -> None:
     """Raise ``ValueError`` for a bad format and ``ListenError`` for an unwritable log file."""
     if not config.access_log and config.access_log_format == _DEFAULT_ACCESS_LOG_FORMAT:
         return  # nothing to check (and the access-log module's imports are not needed)
-    from wsgikit import accesslog
+    from wsgikit.server import accesslog
 
     accesslog.make_formatter("json" if config.access_log_json else config.access_log_format)
     if config.access_log and config.access_log != "-":
@@ -340,7 +340,7 @@ def access_logger(
         return None
     from datetime import datetime, timezone
 
-    from wsgikit import accesslog
+    from wsgikit.server import accesslog
 
     formatter = accesslog.make_formatter(
         "json" if config.access_log_json else config.access_log_format
@@ -523,7 +523,7 @@ def run_server(
     reloader = None
     watch_stop: Optional[threading.Event] = None
     if ssl_context is not None and config.certfile:
-        from wsgikit.tls import CertReloader
+        from wsgikit.server.tls import CertReloader
 
         reloader = CertReloader(config, server.set_ssl_context)
         if config.tls_reload_interval is not None:

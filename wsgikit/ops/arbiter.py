@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from wsgikit import systemd
 from wsgikit.config import ServerConfig
-from wsgikit.ops import Listener, run_server
+from wsgikit.ops import systemd
+from wsgikit.ops.run import Listener, run_server
 from wsgikit.types import WSGIApplication
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class Arbiter:
         self._free_slots: list[int] = []
         self._spawn_slot = -1
         if config.metrics_path:
-            from wsgikit.metrics import MAX_SLOTS, MetricsStore, Recorder
+            from wsgikit.ops.metrics import MAX_SLOTS, MetricsStore, Recorder
 
             self.metrics_store = MetricsStore(MAX_SLOTS)
             self._master_metrics = Recorder(self.metrics_store, 0)
@@ -184,7 +184,7 @@ class Arbiter:
 
         metrics = None
         if self.metrics_store is not None and self._spawn_slot >= 0:
-            from wsgikit.metrics import Recorder
+            from wsgikit.ops.metrics import Recorder
 
             metrics = Recorder(self.metrics_store, self._spawn_slot)
         return run_server(
@@ -281,7 +281,7 @@ class Arbiter:
         if self.ssl_context is None or not self.config.certfile:
             return False
         from wsgikit.config import ConfigError
-        from wsgikit.tls import make_ssl_context
+        from wsgikit.server.tls import make_ssl_context
 
         try:
             context = make_ssl_context(self.config)

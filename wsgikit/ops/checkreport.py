@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from wsgikit.checker import CheckReport, ProbeResult
-from wsgikit.pep3333 import Rule
+from wsgikit.conformance.pep3333 import Rule
+from wsgikit.ops.checker import CheckReport, ProbeResult
 
 __all__ = ["section_url", "format_text", "to_json", "format_json", "format_html"]
 

@@ -10,7 +10,9 @@ import pytest
 
 SCRIPT = """
 import sys
-from wsgikit import arbiter, cli, ops, server
+from wsgikit.ops import arbiter, cli
+from wsgikit.ops import run as ops
+from wsgikit.server import server
 code = cli.main(["serve", "--check-config", "--port", "0", "plain_app:app"])
 print(code, "ssl" in sys.modules, "_ssl" in sys.modules)
 """
@@ -50,7 +52,7 @@ def test_plain_serving_loads_no_module_it_does_not_use(app_dir: Path) -> None:
     the status endpoint, when neither is configured)."""
     script = SCRIPT.replace(
         'print(code, "ssl" in sys.modules, "_ssl" in sys.modules)',
-        'print(code, sorted(m for m in ("shutil", "json", "datetime", "wsgikit.accesslog", '
+        'print(code, sorted(m for m in ("shutil", "json", "datetime", "wsgikit.server.accesslog", '
         '"encodings.idna") if m in sys.modules))',
     )
     out = subprocess.run(

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Final, Optional
 
-from wsgikit.status import ServerEndpoint
+from wsgikit.ops.status import ServerEndpoint
 from wsgikit.types import WSGIApplication
 
 __all__ = ["CONTENT_TYPE", "MetricsEndpoint", "MetricsStore", "Recorder"]

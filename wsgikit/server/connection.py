@@ -1,7 +1,7 @@
 """One client connection: the only place where sockets meet the ``http11`` parser.
 
 A worker thread runs :meth:`Connection.serve`: it reads, feeds the parser, runs each request
-through the :class:`~wsgikit.gateway.Gateway`, and decides keep-alive. Between requests it does
+through the :class:`~.gateway.Gateway`, and decides keep-alive. Between requests it does
 not give the connection back at once: pipelined bytes already buffered are served straight
 away, and otherwise, when no other connection waits for a worker, it waits a very short moment
 (``keepalive_linger``) for the client's next request, because on a busy keep-alive connection
@@ -15,7 +15,7 @@ byte (a new connection: of the accept), else 408 and close (slowloris); a body r
 for ``body_timeout`` and must arrive at ``min_body_rate`` bytes/s on average while the server
 waits for it; an idle keep-alive connection lives ``keepalive_timeout``. Sending, the server may
 wait on a client for ``send_timeout`` at a time, and the response must move at ``min_send_rate``
-bytes/s on average while it waits. Both averages are :class:`~wsgikit.pacing.Pace` budgets, so a
+bytes/s on average while it waits. Both averages are :class:`~.pacing.Pace` budgets, so a
 client that sends or reads a little at a time cannot keep a worker for as long as it likes.
 """
 
@@ -30,9 +30,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Optional, Protocol
 
-from wsgikit.clientlog import ClientErrorLog, kind_of
-from wsgikit.environ import build_environ
-from wsgikit.gateway import BodyInput, ClientDisconnected, Gateway, Outcome
 from wsgikit.http11 import (
     NEED_DATA,
     BodyChunk,
@@ -46,7 +43,10 @@ from wsgikit.http11 import (
     continue_response,
     error_response,
 )
-from wsgikit.pacing import Pace
+from wsgikit.server.clientlog import ClientErrorLog, kind_of
+from wsgikit.server.environ import build_environ
+from wsgikit.server.gateway import BodyInput, ClientDisconnected, Gateway, Outcome
+from wsgikit.server.pacing import Pace
 
 if TYPE_CHECKING:
     from wsgikit.config import ServerConfig
@@ -198,7 +198,7 @@ class Connection:
         #: Close after this many requests (``handle_request()`` serves exactly one).
         self.max_requests: Optional[int] = None
         self._timeout: Optional[float] = -1.0
-        # how long the server may still wait on this client, each way (wsgikit.pacing)
+        # how long the server may still wait on this client, each way (wsgikit.server.pacing)
         self._send_pace = Pace(cfg.send_timeout, cfg.min_send_rate)
         self._body_pace = Pace(cfg.body_timeout, cfg.min_body_rate)
         # per-request state
@@ -659,7 +659,7 @@ class Connection:
 
     def _wait_writable(self) -> None:
         """Wait until the client takes more of the response, within the send pace's allowance
-        (``wsgikit.pacing``); ``TimeoutError`` when the client reads too slowly."""
+        (``wsgikit.server.pacing``); ``TimeoutError`` when the client reads too slowly."""
         pace = self._send_pace
         allowance = pace.allowance()
         started = time.monotonic()
@@ -783,7 +783,7 @@ class Connection:
 
     def tls_established(self) -> None:
         """The handshake is done: add HTTPS, SSL_PROTOCOL, SSL_CLIENT_* (mod_ssl names)."""
-        from wsgikit.tls import tls_environ
+        from wsgikit.server.tls import tls_environ
 
         self._handshaken = True
         self.base_environ = {**self.base_environ, **tls_environ(self.sock)}  # type: ignore[arg-type]
@@ -820,7 +820,7 @@ class Connection:
             pass
 
     def _client_error(self, exc: BaseException) -> None:
-        """Count a client-caused error (DEBUG line, rate-limited summary: wsgikit.clientlog)."""
+        """Count a client-caused error (DEBUG line, rate-limited summary: clientlog)."""
         detail = f"port {self.remote_port}: {exc}"
         self.owner.client_errors.record(kind_of(exc), self.remote_addr, detail)
 

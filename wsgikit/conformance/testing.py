@@ -1,7 +1,7 @@
-"""``wsgikit.testing.TestApp``: WebTest's ``TestApp`` validating through wsgikit, not webtest.lint.
+"""``TestApp``: WebTest's ``TestApp`` validating through wsgikit, not webtest.lint.
 
 WebTest is an optional extra (``pip install wsgikit[testing]``); it is imported the first time
-``TestApp`` is looked up, so ``import wsgikit.testing`` alone needs only the standard library.
+``TestApp`` is looked up, so importing this module alone needs only the standard library.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from wsgikit.pep3333 import INFO
+from wsgikit.conformance.pep3333 import INFO
 from wsgikit.validate import MODES, Finding, Validator
 
 __all__ = ["TestApp", "make_test_app_class"]  # noqa: F822 (TestApp is built lazily)
@@ -23,7 +23,7 @@ def make_test_app_class() -> type:
             import webtest
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "wsgikit.testing.TestApp needs WebTest: pip install 'wsgikit[testing]'"
+            "wsgikit.conformance.testing.TestApp needs WebTest: pip install 'wsgikit[testing]'"
         ) from exc
 
     class TestApp(webtest.TestApp):  # type: ignore[misc]
@@ -64,4 +64,4 @@ def __getattr__(name: str) -> Any:
         cls = make_test_app_class()
         globals()["TestApp"] = cls
         return cls
-    raise AttributeError(f"module 'wsgikit.testing' has no attribute {name!r}")
+    raise AttributeError(f"module 'wsgikit.conformance.testing' has no attribute {name!r}")

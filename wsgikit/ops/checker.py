@@ -1,7 +1,8 @@
 """The engine of ``wsgikit check MODULE:APP``: a battery of requests through the validator.
 
-Each probe is a raw HTTP/1.1 request, parsed by :class:`wsgikit.http11.RequestParser` and turned
-into an environ by :func:`wsgikit.environ.build_environ`, exactly as the server would. The app
+Each probe is a raw HTTP/1.1 request, parsed by :class:`wsgikit.http11.RequestParser` and
+turned into an environ by :func:`~wsgikit.server.environ.build_environ`, exactly as the server
+would. The app
 runs under :class:`wsgikit.validate.Validator` in ``report`` mode, the response is drained and
 closed as a server would, and the findings are grouped by rule. What the app prints or logs
 while a probe runs (tracebacks included) is captured into the report, never left on the terminal.
@@ -20,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from wsgikit.environ import base_environ, build_environ
+from wsgikit.conformance.pep3333 import INFO, Rule
 from wsgikit.http11 import NEED_DATA, BodyChunk, EndOfMessage, RequestHead, RequestParser
 from wsgikit.http11.errors import ProtocolError
-from wsgikit.pep3333 import INFO, Rule
+from wsgikit.server.environ import base_environ, build_environ
 from wsgikit.validate import Finding, Validator
 
 __all__ = [
@@ -306,7 +307,7 @@ class CheckReport:
 
     def format(self, *, include_info: bool = False, examples: int = 3) -> str:
         """The text report: probe statuses, one block per rule, app output once per kind."""
-        from wsgikit.checkreport import format_text
+        from wsgikit.ops.checkreport import format_text
 
         return format_text(self, include_info=include_info, examples=examples)
 

@@ -1,6 +1,6 @@
 """``--proxy-protocol``: read each new connection's PROXY header in a selector thread.
 
-The thin I/O layer over the sans-IO :mod:`wsgikit.proxy_protocol`. Like the TLS handshakes
+The thin I/O layer over the sans-IO :mod:`wsgikit.server.proxy_protocol`. Like the TLS handshakes
 (``tls.Handshaker``), the header is read without holding a worker: a balancer's connection that
 sends nothing costs a registration in a selector, not a thread. Bytes are taken from the socket
 only while they certainly belong to the header (the rest is peeked at), so what follows it, a TLS
@@ -15,8 +15,8 @@ import logging
 import socket
 from typing import Any, Callable, Optional
 
-from wsgikit.keepalive import KeepAliveParker
-from wsgikit.proxy_protocol import (
+from wsgikit.server.keepalive import KeepAliveParker
+from wsgikit.server.proxy_protocol import (
     MAX_V2_LENGTH,
     PP2_TYPE_AUTHORITY,
     PP2_TYPE_SSL,

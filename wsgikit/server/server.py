@@ -31,9 +31,9 @@ Hooks for subclasses (``wsgikit.simple_server`` builds on them):
 * ``verify_request(sock, address)``: return False to drop a connection before any byte is read.
 * ``get_app()``: the application for the next request (``set_app()`` replaces it).
 * ``base_environ(listener)``: the environ keys shared by every request on a listener.
-* ``make_connection(sock, address, listener)``: build the :class:`~wsgikit.connection.Connection`.
+* ``make_connection(sock, address, listener)``: build the :class:`~.connection.Connection`.
 * ``on_response(record)``: called after every response with a
-  :class:`~wsgikit.connection.ResponseRecord` (the access log lives here); it is only called when
+  :class:`~.connection.ResponseRecord` (the access log lives here); it is only called when
   ``record_responses`` is true (set when ``config.access_log`` is set or a subclass overrides
   ``on_response``).
 * ``stats()``: queue depth, busy and idle workers, open and parked connections.
@@ -55,13 +55,13 @@ from collections.abc import Iterable, Mapping
 from types import FrameType
 from typing import Any, Callable, Optional
 
-from wsgikit.clientlog import ClientErrorLog
 from wsgikit.config import BindSpec, ServerConfig
-from wsgikit.connection import Connection, ResponseRecord
-from wsgikit.environ import base_environ
 from wsgikit.http11 import error_response
-from wsgikit.keepalive import KeepAliveParker, WakeUp
-from wsgikit.workers import WorkerPool
+from wsgikit.server.clientlog import ClientErrorLog
+from wsgikit.server.connection import Connection, ResponseRecord
+from wsgikit.server.environ import base_environ
+from wsgikit.server.keepalive import KeepAliveParker, WakeUp
+from wsgikit.server.workers import WorkerPool
 
 __all__ = ["Server", "make_server", "serve", "raise_nofile_limit", "ResponseRecord"]
 
@@ -142,10 +142,10 @@ class Server(socketserver.TCPServer):
         #: Client-caused errors: counted, logged at DEBUG, summarised at INFO once a minute.
         self.client_errors = ClientErrorLog(log)
         self.parker = self.parker_class(self._wake_parked, self._expire_parked)
-        #: TLS handshakes run here, never in a worker (``wsgikit.tls.Handshaker``).
+        #: TLS handshakes run here, never in a worker (``wsgikit.server.tls.Handshaker``).
         self.handshaker: Any = None
         if ssl_context is not None:
-            from wsgikit.tls import Handshaker
+            from wsgikit.server.tls import Handshaker
 
             self.handshaker = Handshaker(
                 self._handshake_done, self.config.handshake_timeout,
@@ -157,8 +157,8 @@ class Server(socketserver.TCPServer):
         self._proxy_networks: tuple[Any, ...] = ()
         self._last_untrusted_log = -1e9
         if self.config.proxy_protocol:
-            from wsgikit.forwarded import is_trusted, parse_networks
-            from wsgikit.proxy_reader import ProxyHeaderReader
+            from wsgikit.server.forwarded import is_trusted, parse_networks
+            from wsgikit.server.proxy_reader import ProxyHeaderReader
 
             self._is_trusted = is_trusted
             self._proxy_networks = parse_networks(self.config.trusted_proxies)
@@ -519,7 +519,7 @@ class Server(socketserver.TCPServer):
     def _proxy_done(self, sock: socket.socket, address: Any, listener: Any, accepted_at: float,
                     header: Any) -> None:
         """The PROXY header is read: the connection goes on as if accepted from ``address``."""
-        from wsgikit.proxy_reader import proxy_environ
+        from wsgikit.server.proxy_reader import proxy_environ
 
         conn = self._adopt(sock, address, listener)
         if conn is None:

@@ -1,4 +1,4 @@
-"""ValidatorMiddleware and wsgikit.testing.TestApp through WebTest."""
+"""ValidatorMiddleware and wsgikit.conformance.testing.TestApp through WebTest."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_sample_apps_clean_through_webtest(mode: str) -> None:
 
 
 def test_wsgikit_testapp_validates_instead_of_lint() -> None:
-    from wsgikit.testing import TestApp
+    from wsgikit.conformance.testing import TestApp
 
     assert issubclass(TestApp, webtest.TestApp)
     app = TestApp(hello.app)

@@ -1,4 +1,6 @@
-"""The dependency direction: sample_apps -> middleware -> wsgikit -> stdlib, read from the source.
+"""The dependency direction, read from the source: sample_apps -> middleware -> wsgikit -> stdlib,
+and inside wsgikit the directions docs/architecture.rst draws (ops -> server -> http11; the
+conformance checks beside the server, never on it).
 
 Every ``import`` in every module (top level or inside functions) is checked, so a lazy import
 cannot sneak a dependency in either.
@@ -25,9 +27,22 @@ ALLOWED = {
 # Optional integrations inside wsgikit that import their host tool lazily (never at import
 # time of ``wsgikit`` itself): the WebTest-based TestApp and the pytest plugin.
 WSGIKIT_OPTIONAL = {
-    "wsgikit/testing.py": {"webtest", "pytest"},
-    "wsgikit/pytest_plugin.py": {"pytest", "_pytest", "webtest"},
+    "wsgikit/conformance/testing.py": {"webtest", "pytest"},
+    "wsgikit/conformance/pytest_plugin.py": {"pytest", "_pytest", "webtest"},
 }
+# Inside wsgikit: what each subpackage must not import (module name prefixes), and the one
+# exception. The server reads the PEP 3333 rule data (the environ keys it must build) but never
+# the checks; the checks judge any server, so they never import ours.
+WSGIKIT_FORBIDDEN = {
+    "wsgikit/server/": ("wsgikit.ops", "wsgikit.conformance", "wsgikit.validate",
+                        "wsgikit.handlers", "wsgikit.simple_server"),
+    "wsgikit/conformance/": ("wsgikit.server", "wsgikit.ops", "wsgikit.handlers",
+                             "wsgikit.simple_server"),
+}
+WSGIKIT_ALLOWED_ACROSS = {"wsgikit.conformance.pep3333"}
+# The leaves every layer may read: they import no subpackage.
+WSGIKIT_LEAVES = ("wsgikit/config.py", "wsgikit/errors.py", "wsgikit/types.py",
+                  "wsgikit/util.py", "wsgikit/headers.py", "wsgikit/build_info.py")
 # The sans-IO protocol core: standard library only, and nothing that does I/O or threads.
 HTTP11_FORBIDDEN = {"socket", "ssl", "selectors", "threading", "asyncio", "select", "os"}
 
@@ -67,9 +82,30 @@ def _violations(package: str) -> list[str]:
                     "wsgikit.http11"
                 ):
                     bad.append(f"{rel}:{lineno}: http11 must not import {name}")
+                elif top == "wsgikit" and package == "wsgikit":
+                    bad.extend(f"{rel}:{lineno}: {why}" for why in _wrong_direction(rel, name))
                 continue
             bad.append(f"{rel}:{lineno}: {package} must not import {name}")
     return bad
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _wrong_direction(rel: str, name: str) -> list[str]:
+    """Why importing ``name`` from the wsgikit module at ``rel`` breaks the layering, if it does."""
+    if name in WSGIKIT_ALLOWED_ACROSS:
+        return []
+    for folder, forbidden in WSGIKIT_FORBIDDEN.items():
+        if rel.startswith(folder):
+            return [f"{folder.rstrip('/')} must not import {name}"
+                    for prefix in forbidden if _within(name, prefix)][:1]
+    if rel in WSGIKIT_LEAVES and any(
+        _within(name, f"wsgikit.{sub}") for sub in ("server", "ops", "conformance", "http11")
+    ):
+        return [f"{rel} is a leaf and must not import {name}"]
+    return []
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -92,4 +128,26 @@ def test_checker_catches_a_wrong_way_import(
     assert found == [
         "wsgikit/bad.py:2: wsgikit must not import middleware.cookies",
         "wsgikit/bad.py:3: wsgikit must not import werkzeug",
+    ]
+
+
+def test_checker_catches_a_wrong_direction_inside_wsgikit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The subpackage directions can fail too: server -> ops, conformance -> server, a leaf ->
+    server are flagged; the PEP 3333 rule data is the one thing the server may read."""
+    for folder in ("server", "conformance"):
+        (tmp_path / "wsgikit" / folder).mkdir(parents=True)
+    (tmp_path / "wsgikit" / "server" / "bad.py").write_text(
+        "from wsgikit.ops import run\nfrom wsgikit.conformance.pep3333 import REQUIRED_KEYS\n"
+    )
+    (tmp_path / "wsgikit" / "conformance" / "bad.py").write_text(
+        "def f():\n    import wsgikit.server.environ\n"
+    )
+    (tmp_path / "wsgikit" / "config.py").write_text("from wsgikit.server import tls\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert sorted(_violations("wsgikit")) == [
+        "wsgikit/config.py:1: wsgikit/config.py is a leaf and must not import wsgikit.server",
+        "wsgikit/conformance/bad.py:2: wsgikit/conformance must not import wsgikit.server.environ",
+        "wsgikit/server/bad.py:1: wsgikit/server must not import wsgikit.ops",
     ]

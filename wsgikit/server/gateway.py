@@ -495,7 +495,7 @@ class Gateway:
         if isinstance(input_error, ProtocolError):
             status: int = input_error.status
             reason: Optional[str] = input_error.reason
-            # the client's fault: the connection counts it (wsgikit.clientlog), DEBUG here
+            # the client's fault: the connection counts it (wsgikit.server.clientlog), DEBUG here
             self.error_log.debug(
                 "wsgikit: %s %s: bad request body: %s",
                 self.method, request_path(self.environ), input_error.reason,

@@ -21,7 +21,7 @@ from wsgikit.config import (
     ServerConfig,
     settings_table,
 )
-from wsgikit.loader import AppImportError, import_app
+from wsgikit.ops.loader import AppImportError, import_app
 
 EXIT_USAGE = 2
 _MAIN_PID = os.getpid()
@@ -152,8 +152,8 @@ def _setup_logging(config: ServerConfig) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
 
-    from wsgikit import ops
-    from wsgikit.status import ServerState
+    from wsgikit.ops import run as ops
+    from wsgikit.ops.status import ServerState
 
     try:
         config = _serve_config(args)
@@ -180,7 +180,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         app = import_app(spec, factory=config.factory)
         ssl_context = None
         if config.certfile:  # ssl (libssl, libcrypto: ~5 MB of RSS) only loaded for TLS
-            from wsgikit.tls import make_ssl_context
+            from wsgikit.server.tls import make_ssl_context
 
             ssl_context = make_ssl_context(config)
         ops.build_app(app, config, ServerState())  # surfaces bad wrapper settings now
@@ -204,7 +204,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 log.info("Listening on %s", listener.url(tls=ssl_context is not None))
 
         if config.workers > 1:
-            from wsgikit.arbiter import Arbiter, purge_app_modules
+            from wsgikit.ops.arbiter import Arbiter, purge_app_modules
 
             def reload_app() -> Any:
                 purge_app_modules(modules_before)
@@ -224,8 +224,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
-    from wsgikit import ops
-    from wsgikit.reloader import BANNER, Reloader
+    from wsgikit.ops import run as ops
+    from wsgikit.ops.reloader import BANNER, Reloader
 
     log = logging.getLogger("wsgikit")
     try:
@@ -244,7 +244,7 @@ def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
         ops.close_listeners(listeners)
 
 
-#: wsgikit.checker.DEFAULT_HOST, named here so that building the parser for ``serve`` does not
+#: wsgikit.ops.checker.DEFAULT_HOST, named here so that building the parser for ``serve`` does not
 #: import the checker (tests/unit/test_checker.py holds the two equal).
 CHECK_DEFAULT_HOST = "localhost"
 
@@ -290,8 +290,8 @@ def _add_check_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from wsgikit.checker import run_check
-    from wsgikit.checkreport import format_html, format_json
+    from wsgikit.ops.checker import run_check
+    from wsgikit.ops.checkreport import format_html, format_json
 
     try:
         app = import_app(args.app, factory=args.factory)

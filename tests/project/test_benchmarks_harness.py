@@ -240,7 +240,7 @@ def test_each_server_command_names_the_port_the_app_and_python(name: str) -> Non
 
 
 def test_wsgikit_command_is_accepted_by_the_wsgikit_cli_parser() -> None:
-    from wsgikit.cli import build_parser
+    from wsgikit.ops.cli import build_parser
 
     argv = server_command("wsgikit", LaunchOptions(port=43210, app="benchmarks.apps:hello"),
                           cpu=None)
@@ -316,7 +316,7 @@ def test_tls_scenarios_run_https_with_the_same_certificate_on_every_server(
         assert "/c.pem" in argv and "/k.pem" in argv, name
     with pytest.raises(ValueError, match="not benchmarked with TLS"):
         server_command("waitress", opts, cpu=None)
-    from wsgikit.cli import build_parser
+    from wsgikit.ops.cli import build_parser
 
     args = build_parser().parse_args(server_command("wsgikit", opts, cpu=None)[3:])
     assert args.certfile == ["/c.pem"] and args.keyfile == ["/k.pem"]
@@ -357,15 +357,16 @@ def test_profile_aggregation_counts_self_and_inclusive_time_once_per_stack() -> 
     from benchmarks.profile import aggregate, frame_name
 
     raw = [
-        "main (wsgikit/cli.py:70);serve (wsgikit/server.py:29);recv (socket.py:10) 6",
-        "main (wsgikit/cli.py:70);serve (wsgikit/server.py:31);serve (wsgikit/server.py:29) 4",
+        "main (wsgikit/ops/cli.py:70);serve (wsgikit/server/server.py:29);recv (socket.py:10) 6",
+        "main (wsgikit/ops/cli.py:70);serve (wsgikit/server/server.py:31);"
+        "serve (wsgikit/server/server.py:29) 4",
         "garbage line",
     ]
     own, inclusive, total = aggregate(raw)
     assert total == 10
-    assert own["recv (socket.py)"] == 6 and own["serve (wsgikit/server.py)"] == 4
-    assert inclusive["serve (wsgikit/server.py)"] == 10  # recursion is not counted twice
-    assert inclusive["main (wsgikit/cli.py)"] == 10
+    assert own["recv (socket.py)"] == 6 and own["serve (wsgikit/server/server.py)"] == 4
+    assert inclusive["serve (wsgikit/server/server.py)"] == 10  # recursion is not counted twice
+    assert inclusive["main (wsgikit/ops/cli.py)"] == 10
     assert frame_name("parse (wsgikit/http11/parser.py:88)") == "parse (wsgikit/http11/parser.py)"
 
 

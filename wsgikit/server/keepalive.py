@@ -13,7 +13,7 @@ per park instead of an add and a delete. Other selectors get a wake-up byte thro
 pair.
 
 A connection may also be parked until its socket is *writable* (``park(..., writable=True)``):
-a TLS handshake that cannot send its next flight waits so (see ``wsgikit.tls.Handshaker``, which
+a TLS handshake that cannot send its next flight waits so (see ``tls.Handshaker``, which
 runs handshakes in a parker of its own).
 """
 

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from wsgikit.keepalive import WakeUp
+from wsgikit.server.keepalive import WakeUp
 
 __all__ = ["WorkerPool"]
 
