@@ -459,10 +459,13 @@ def test_report_writes_a_png_chart_beside_the_json(
     assert png_size(png) == (round(chart.SIZE_INCHES[0] * chart.DPI),
                              round(chart.SIZE_INCHES[1] * chart.DPI))
     assert png.stat().st_size > 10_000  # bars, labels and text, not an empty canvas
-    for peer, ratios in EXPECTED_RATIOS.items():  # the report's tables show the same ratios
-        for value in ratios:
-            if value is not None:
-                assert f"{value:.2f}x" in out, (peer, value)
+    scenarios = ["hello-10", "post-64k"]
+    for peer, ratios in EXPECTED_RATIOS.items():  # each detail table's wsgikit/it column
+        for scenario, value in zip(scenarios, ratios):
+            table = report.detail_table(small_result()["cells"], scenario)
+            assert table in out
+            row = next(line for line in table.splitlines() if line.startswith(peer + " "))
+            assert row.endswith(" -" if value is None else f" {value:.2f}x"), (scenario, row)
 
 
 def test_chart_draws_one_bar_per_ratio_and_names_build_and_commit(tmp_path: Path) -> None:
