@@ -97,7 +97,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("published: " + ", ".join(str(p) for p in written), file=sys.stderr)
         return 0
     if args.report:
-        result = report.load_json(args.report)
+        try:
+            result = report.load_json(args.report)
+        except (OSError, ValueError) as exc:
+            print(f"benchmarks: error: {exc}", file=sys.stderr)
+            return 2
         print(report.render(result), end="")
         png = chart.draw_beside(result, args.report)
         if png is not None:

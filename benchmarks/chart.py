@@ -88,13 +88,14 @@ def draw(result: dict[str, Any], path: Path) -> Any:
 
 def draw_beside(result: dict[str, Any], json_path: Path) -> Optional[Path]:
     """Draw the chart next to its JSON (``run.json`` -> ``run.png``); None, said on stderr, when
-    matplotlib is missing, so a run without the ``bench`` extra still reports."""
+    it cannot be drawn (no matplotlib, nothing to draw, an unwritable directory), so a run
+    without the ``bench`` extra still reports."""
     import sys
 
     png = json_path.with_suffix(".png")
     try:
         draw(result, png)
-    except (ImportError, ValueError) as exc:
+    except (ImportError, OSError, ValueError) as exc:
         print(f"benchmarks: no chart: {exc}", file=sys.stderr)
         return None
     return png

@@ -556,3 +556,18 @@ def test_docs_show_the_committed_latest_result() -> None:
     png = publish.LATEST_JSON.with_suffix(".png")
     assert png_size(png) == (round(chart.SIZE_INCHES[0] * chart.DPI),
                              round(chart.SIZE_INCHES[1] * chart.DPI))
+
+
+def test_report_and_publish_refuse_a_file_that_is_not_a_result_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.__main__ import main
+
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"cells": []}')
+    assert main(["--report", str(wrong)]) == 2
+    assert "is not a benchmark result (needs 'meta' and 'cells')" in capsys.readouterr().err
+    assert main(["--publish", str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("benchmarks: error: ") and "missing.json" in err
+    assert not (tmp_path / "wrong.png").exists()
