@@ -5,6 +5,11 @@
     python -m benchmarks --repeat 2             # every cell twice, best kept (noisy machines)
     python -m benchmarks --only hello-100 --servers wsgikit,waitress
     python -m benchmarks --report benchmarks/results/latest.json   # re-render, no run
+    python -m benchmarks --publish benchmarks/results/RUN.json      # make RUN the latest result
+
+A run writes benchmarks/results/<UTC time>.json and its chart, <UTC time>.png (both git-ignored);
+--publish copies one to the committed latest.json and latest.png and rewrites the table in
+docs/benchmarks.rst from it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from benchmarks import report
+from benchmarks import chart, publish, report
 from benchmarks.runner import Cell, best_of, machine_details, run_cell
 from benchmarks.scenarios import Scenario, select
 from benchmarks.servers import CLIENT_CPU, DEFAULT_THREADS, SERVER_CPU, SERVERS, WSGIKIT_BUILDS
@@ -45,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=report.RESULTS_DIR,
                    help="directory for the JSON results and server logs")
     p.add_argument("--report", type=Path, metavar="JSON",
-                   help="render a saved result instead of running")
+                   help="render a saved result and draw its chart (JSON -> .png) instead of "
+                        "running")
+    p.add_argument("--publish", type=Path, metavar="JSON",
+                   help="make a saved result the latest: copy it to benchmarks/results/"
+                        "latest.json, draw latest.png, rewrite docs/benchmarks.rst's table")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return p
 
@@ -79,8 +88,24 @@ def parse_servers(value: Optional[str]) -> Optional[list[str]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.publish:
+        try:
+            written = publish.publish(args.publish)
+        except (ImportError, OSError, ValueError) as exc:
+            print(f"benchmarks: error: {exc}", file=sys.stderr)
+            return 2
+        print("published: " + ", ".join(str(p) for p in written), file=sys.stderr)
+        return 0
     if args.report:
-        print(report.render(report.load_json(args.report)), end="")
+        try:
+            result = report.load_json(args.report)
+        except (OSError, ValueError) as exc:
+            print(f"benchmarks: error: {exc}", file=sys.stderr)
+            return 2
+        print(report.render(result), end="")
+        png = chart.draw_beside(result, args.report)
+        if png is not None:
+            print(f"chart: {png}", file=sys.stderr)
         return 0
     try:
         scenarios = select(args.only)
@@ -129,7 +154,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result = {"meta": meta, "cells": cells}
     path = report.write_json(result, out_dir)
     print(report.render(result), end="")
-    print(f"\nresults: {path}", file=sys.stderr)
+    png = chart.draw_beside(result, path)
+    print(f"\nresults: {path}" + (f", chart: {png}" if png else ""), file=sys.stderr)
+    print(f"to make this run the published one: python -m benchmarks --publish {path}",
+          file=sys.stderr)
     if args.strict and any(v.passed is False for v in report.evaluate_all(cells)):
         return 1
     return 0

@@ -135,6 +135,21 @@ def evaluate_all(cells: Sequence[CellData]) -> list[Verdict]:
     return [evaluate(t, cells) for t in TARGETS]
 
 
+def wsgikit_ratios(cells: Sequence[CellData]) -> dict[tuple[str, str], float]:
+    """``(scenario, peer) -> wsgikit's good req/s / the peer's``, for every scenario where the
+    wsgikit cell is valid and the peer's is usable (the detail tables and the chart show these)."""
+    by_key = index(cells)
+    ratios = {}
+    for (scenario, server), cell in by_key.items():
+        mine = by_key.get((scenario, "wsgikit"))
+        if server == "wsgikit" or not _usable(cell) or not _wsgikit_valid(mine):
+            continue
+        value = ratio(mine["good_rps"] if mine else None, cell["good_rps"])
+        if value is not None:
+            ratios[(scenario, server)] = value
+    return ratios
+
+
 # --- rendering -----------------------------------------------------------------------------------
 
 
@@ -198,16 +213,14 @@ def cpu_table(cells: Sequence[CellData]) -> str:
 
 def detail_table(cells: Sequence[CellData], scenario: str) -> str:
     """Every server in one scenario: req/s, latency, errors, connections per request, RSS, ratio."""
-    mine = index(cells).get((scenario, "wsgikit"))
+    ratios = wsgikit_ratios(cells)
     rows = []
     for cell in sorted((c for c in cells if c["scenario"] == scenario),
                        key=lambda c: (c["server"] != "wsgikit", -c.get("good_rps", 0))):
         usable = _usable(cell)
         errors = sum(cell.get("errors", {}).values())
         conns = connections_per_request(cell) if usable else None
-        vs = None
-        if usable and cell["server"] != "wsgikit" and _wsgikit_valid(mine) and mine:
-            vs = ratio(mine["good_rps"], cell["good_rps"])
+        vs = ratios.get((scenario, cell["server"]))
         rows.append([
             cell["server"],
             _fmt(cell["good_rps"]) if usable else cell["status"],
@@ -255,10 +268,13 @@ CPU us/req = user + system CPU time of the server's processes during the measure
 by the requests completed. wsgikit/it = wsgikit's req/s divided by that server's."""
 
 
-def render(result: dict[str, Any]) -> str:
-    """The whole report: machine, summary, targets, per-scenario details, problems."""
-    meta, cells = result["meta"], result["cells"]
-    out = [
+def _loadavg(values: Optional[Sequence[float]]) -> str:
+    return "?" if not values else " ".join(f"{v:.2f}" for v in values)
+
+
+def headline(meta: dict[str, Any]) -> list[str]:
+    """What was measured, where and how: the report's first lines."""
+    return [
         f"wsgikit benchmarks, {meta.get('date_utc', '?')} UTC, wsgikit at "
         f"{meta.get('wsgikit_commit') or '?'} ({meta.get('wsgikit_build', 'python')} build)",
         f"machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, Linux "
@@ -267,9 +283,14 @@ def render(result: dict[str, Any]) -> str:
         f"each cell: {meta.get('warmup_s')} s warm-up + {meta.get('duration_s')} s measured, "
         f"best of {meta.get('repeat', 1)}; "
         f"{meta.get('threads')} threads; server on CPU {meta.get('server_cpu')}, wrk on CPU "
-        f"{meta.get('client_cpu')}; load average at start {meta.get('loadavg_start')}, "
-        f"at end {meta.get('loadavg_end')}",
-        "",
+        f"{meta.get('client_cpu')}; load average at start {_loadavg(meta.get('loadavg_start'))}, "
+        f"at end {_loadavg(meta.get('loadavg_end'))}",
+    ]
+
+
+def summary(cells: Sequence[CellData]) -> list[str]:
+    """The three tables a reader needs first: req/s, CPU per request, target verdicts."""
+    return [
         "Good requests per second (! = over 1 % errors):",
         "",
         summary_table(cells),
@@ -283,7 +304,12 @@ def render(result: dict[str, Any]) -> str:
         "",
         targets_table(evaluate_all(cells)),
     ]
-    out += ["", LEGEND]
+
+
+def render(result: dict[str, Any]) -> str:
+    """The whole report: machine, summary, targets, per-scenario details, problems."""
+    meta, cells = result["meta"], result["cells"]
+    out = [*headline(meta), "", *summary(cells), "", LEGEND]
     for scenario in SCENARIOS:
         if any(c["scenario"] == scenario.name for c in cells):
             out += ["", f"{scenario.name}: {scenario.description}", "",
@@ -295,13 +321,15 @@ def render(result: dict[str, Any]) -> str:
 
 
 def write_json(result: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
-    """Write ``results/<UTC timestamp>.json`` and ``results/latest.json``; return the first."""
+    """Write ``<results_dir>/<UTC timestamp>.json`` and return its path.
+
+    A run never touches ``latest.json``: that is the published result, committed with the chart
+    and the table in docs/benchmarks.rst, and only ``--publish`` replaces it.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = results_dir / f"{stamp}.json"
-    text = json.dumps(result, indent=2, sort_keys=True)
-    path.write_text(text)
-    (results_dir / "latest.json").write_text(text)
+    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return path
 
 

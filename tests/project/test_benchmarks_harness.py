@@ -398,3 +398,177 @@ def test_process_sampler_sees_memory_and_the_cpu_spent_while_it_ran() -> None:
             pass
     assert sampler.peak_bytes > 1024 * 1024
     assert 0.05 <= sampler.cpu_seconds < 5.0
+
+
+# --- the chart and the published result ----------------------------------------------------------
+
+
+def small_result() -> dict[str, Any]:
+    """Two scenarios; one peer cell invalid and one scenario without a valid wsgikit cell, which
+    must both stay out of the ratios."""
+    return {
+        "meta": {"date_utc": "2026-12-05 07:00:00", "wsgikit_commit": "abc1234",
+                 "wsgikit_build": "compiled", "cores": 2, "repeat": 1},
+        "cells": [
+            cell("hello-10", "wsgikit", 3000), cell("hello-10", "waitress", 1000),
+            cell("hello-10", "cheroot", 1500),
+            cell("post-64k", "wsgikit", 4000), cell("post-64k", "cheroot", 2500),
+            cell("post-64k", "waitress", 9000, status="invalid", reason="wrong body"),
+            cell("body-1m", "wsgikit", 900, status="errors", reason="5% failed"),
+            cell("body-1m", "cheroot", 300),
+        ],
+    }
+
+
+# wsgikit's good_rps over each usable peer's, from small_result()'s numbers
+EXPECTED_RATIOS = {"waitress": [3000 / 1000, None], "cheroot": [3000 / 1500, 4000 / 2500]}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk, after checking the signature."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_chart_series_are_the_ratios_the_json_implies() -> None:
+    from benchmarks import chart
+
+    scenarios, by_peer = chart.series(small_result()["cells"])
+    assert scenarios == ["hello-10", "post-64k"]  # body-1m: wsgikit had errors, no ratio
+    assert by_peer == EXPECTED_RATIOS
+
+
+def test_report_writes_a_png_chart_beside_the_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import require_module
+
+    require_module("matplotlib")
+    import json
+
+    from benchmarks import chart
+    from benchmarks.__main__ import main
+
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(small_result()))
+    assert main(["--report", str(run)]) == 0
+    out, err = capsys.readouterr()
+    png = tmp_path / "run.png"
+    assert f"chart: {png}" in err
+    assert png_size(png) == (round(chart.SIZE_INCHES[0] * chart.DPI),
+                             round(chart.SIZE_INCHES[1] * chart.DPI))
+    assert png.stat().st_size > 10_000  # bars, labels and text, not an empty canvas
+    scenarios = ["hello-10", "post-64k"]
+    for peer, ratios in EXPECTED_RATIOS.items():  # each detail table's wsgikit/it column
+        for scenario, value in zip(scenarios, ratios):
+            table = report.detail_table(small_result()["cells"], scenario)
+            assert table in out
+            row = next(line for line in table.splitlines() if line.startswith(peer + " "))
+            assert row.endswith(" -" if value is None else f" {value:.2f}x"), (scenario, row)
+
+
+def test_chart_draws_one_bar_per_ratio_and_names_build_and_commit(tmp_path: Path) -> None:
+    from tests.conftest import require_module
+
+    require_module("matplotlib")
+    from benchmarks import chart
+
+    fig = chart.draw(small_result(), tmp_path / "c.png")
+    ax = fig.axes[0]
+    drawn = {bars.get_label(): [round(p.get_height(), 6) for p in bars.patches]
+             for bars in ax.containers}
+    assert drawn == {peer: [round(v, 6) for v in ratios if v is not None]
+                     for peer, ratios in EXPECTED_RATIOS.items()}
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["hello-10", "post-64k"]
+    assert "compiled build at abc1234" in ax.get_title()
+    with pytest.raises(ValueError, match="no scenario"):
+        chart.draw({"meta": {}, "cells": [cell("hello-10", "waitress", 1)]}, tmp_path / "x.png")
+
+
+def test_without_matplotlib_the_report_still_runs_and_says_why_there_is_no_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from benchmarks import chart
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert chart.draw_beside(small_result(), tmp_path / "run.json") is None
+    assert "pip install -e '.[bench]'" in capsys.readouterr().err
+    assert not (tmp_path / "run.png").exists()
+
+
+def test_the_harness_imports_matplotlib_only_to_draw() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, benchmarks.__main__, benchmarks.chart, benchmarks.publish\n"
+            "assert 'matplotlib' not in sys.modules, 'imported at start-up'")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_publish_copies_the_run_draws_its_chart_and_rewrites_the_doc_part(tmp_path: Path) -> None:
+    from tests.conftest import require_module
+
+    require_module("matplotlib")
+    import json
+
+    from benchmarks import publish
+
+    run = tmp_path / "20261205T070000Z.json"
+    run.write_text(json.dumps(small_result()))
+    latest, doc = tmp_path / "results" / "latest.json", tmp_path / "docs" / "bench.rst"
+    doc.parent.mkdir()
+    doc.write_text(f"Intro\n\n{publish.BEGIN}\n\nold numbers\n\n{publish.END}\n\nAfter\n")
+    written = publish.publish(run, latest=latest, doc=doc)
+    assert written == [latest, latest.with_suffix(".png"), doc]
+    assert latest.read_bytes() == run.read_bytes()
+    png_size(latest.with_suffix(".png"))
+    text = doc.read_text()
+    assert text.startswith("Intro\n\n") and text.endswith("\n\nAfter\n")
+    assert "old numbers" not in text
+    block = publish.current_block(text)
+    assert block == publish.doc_block(small_result(), "../results/latest.png")
+    assert "3.00x" in block and "abc1234 (compiled build)" in block
+    assert ".. image:: ../results/latest.png" in block
+    publish.publish(latest, latest=latest, doc=doc)  # publishing the published run: no change
+    assert doc.read_text() == text
+    with pytest.raises(ValueError, match="no"):
+        publish.replace_block("a doc without the markers", block)
+
+
+def test_docs_show_the_committed_latest_result() -> None:
+    """docs/benchmarks.rst's result is rendered from benchmarks/results/latest.json (never typed),
+    and the chart it shows is committed beside it."""
+    from benchmarks import chart, publish
+
+    result = report.load_json(publish.LATEST_JSON)
+    text = publish.DOC.read_text(encoding="utf-8")
+    assert publish.current_block(text) == publish.doc_block(result), (
+        "docs/benchmarks.rst's latest result differs from benchmarks/results/latest.json: "
+        "run python -m benchmarks --publish benchmarks/results/latest.json")
+    assert result["meta"].get("wsgikit_commit") and result["meta"].get("wsgikit_build")
+    png = publish.LATEST_JSON.with_suffix(".png")
+    assert png_size(png) == (round(chart.SIZE_INCHES[0] * chart.DPI),
+                             round(chart.SIZE_INCHES[1] * chart.DPI))
+
+
+def test_report_and_publish_refuse_a_file_that_is_not_a_result_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.__main__ import main
+
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"cells": []}')
+    assert main(["--report", str(wrong)]) == 2
+    assert "is not a benchmark result (needs 'meta' and 'cells')" in capsys.readouterr().err
+    assert main(["--publish", str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("benchmarks: error: ") and "missing.json" in err
+    assert not (tmp_path / "wrong.png").exists()
