@@ -28,8 +28,9 @@ from typing import Any, Optional, Union
 
 from werkzeug.http import dump_cookie
 from werkzeug.sansio.http import parse_cookie
+from werkzeug.wsgi import ClosingIterator
 
-from middleware._wsgi import ClosingIterator, Headers, intercept_start_response
+from middleware._wsgi import HeaderList, intercept_start_response, is_https
 from middleware.signing import ExpiredSignature, InvalidSignature, Key, Signer
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.util import request_path
@@ -432,16 +433,12 @@ class ResponseCookies:
         )
         self._store(name, path, domain, header)
 
-    def headers(self) -> Headers:
+    def headers(self) -> HeaderList:
         """The queued ``("Set-Cookie", value)`` header pairs, in the order first queued."""
         return [("Set-Cookie", value) for value in self._headers.values()]
 
     def __len__(self) -> int:
         return len(self._headers)
-
-
-def _is_https(environ: WSGIEnvironment) -> bool:
-    return str(environ.get("wsgi.url_scheme", "http")).lower() == "https"
 
 
 class CookieMiddleware:
@@ -477,15 +474,15 @@ class CookieMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         cookies = parse_cookie_header(environ.get("HTTP_COOKIE"), signer=self.signer)
         environ[ENVIRON_COOKIES] = cookies
-        response_cookies = ResponseCookies(https=_is_https(environ), signer=self.signer)
+        response_cookies = ResponseCookies(https=is_https(environ), signer=self.signer)
         environ[ENVIRON_RESPONSE_COOKIES] = response_cookies
 
-        def add_cookies(status: str, headers: Headers) -> tuple[str, Headers]:
+        def add_cookies(status: str, headers: HeaderList) -> tuple[str, HeaderList]:
             response_cookies.sent = True
             return status, headers + response_cookies.headers()
 
         def log() -> None:
-            if self.log_problems and cookies.problems:
+            if cookies.problems:
                 errors: Any = environ.get("wsgi.errors") or sys.stderr
                 request = f"{environ.get('REQUEST_METHOD', '-')} {request_path(environ)}"
                 for problem in cookies.problems:
@@ -494,4 +491,6 @@ class CookieMiddleware:
                     )
 
         result = self.app(environ, intercept_start_response(start_response, add_cookies))
-        return ClosingIterator(result, [log])
+        if not self.log_problems:
+            return result  # unwrapped, so a wsgi.file_wrapper still reaches the server's sendfile
+        return ClosingIterator(result, log)

@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, Union
 
-from middleware._wsgi import ExcInfo, Headers, add_vary, plain_response, remove_header
+from middleware._wsgi import ExcInfo, HeaderList, add_vary, plain_response
+from wsgikit.headers import Headers
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 _ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?\Z|https?://\[[0-9A-Fa-f:.]+\]"
@@ -86,7 +87,7 @@ class CORSMiddleware:
     def origin_allowed(self, origin: str) -> bool:
         return self.any_origin or origin.lower() in self.origins
 
-    def _origin_headers(self, origin: str) -> Headers:
+    def _origin_headers(self, origin: str) -> HeaderList:
         if self.any_origin and not self.credentials:
             headers = [("Access-Control-Allow-Origin", "*")]
         else:
@@ -104,14 +105,15 @@ class CORSMiddleware:
             return self._preflight(environ, start_response, origin, requested)
         vary = not self.any_origin or self.credentials
 
-        def add_cors(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
+        def add_cors(status: str, headers: HeaderList, exc_info: ExcInfo = None) -> Any:
             headers = list(headers)
+            fields = Headers(headers)  # edits ``headers`` in place
             if vary:
-                headers = add_vary(headers, "Origin")
+                add_vary(fields, "Origin")
             if origin and environ["wsgikit.cors.allowed"]:
                 for name in ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
                              "Access-Control-Expose-Headers"):
-                    headers = remove_header(headers, name)
+                    del fields[name]
                 headers += self._origin_headers(origin)
                 if self.expose:
                     headers.append(("Access-Control-Expose-Headers", ", ".join(self.expose)))

@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
-from middleware._wsgi import ExcInfo, Headers, set_header
+from middleware._wsgi import ExcInfo, HeaderList
 from wsgikit.accesslog import REQUEST_ID_KEY
+from wsgikit.headers import Headers
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Environ keys this middleware writes.
@@ -102,8 +103,9 @@ class RequestIdMiddleware:
         if not self.response_header:
             return self.app(environ, start_response)
 
-        def add_id(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
-            headers = set_header(list(headers), self.header, request_id)
+        def add_id(status: str, headers: HeaderList, exc_info: ExcInfo = None) -> Any:
+            headers = list(headers)
+            Headers(headers)[self.header] = request_id  # replaces any the app set, in place
             if exc_info is not None:
                 return start_response(status, headers, exc_info)
             return start_response(status, headers)
