@@ -8,11 +8,11 @@ from typing import Any, Union
 
 from middleware._wsgi import ExcInfo, HeaderList, add_vary, plain_response
 from wsgikit.headers import Headers
+from wsgikit.http11.grammar import TOKEN_RE
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 _ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?\Z|https?://\[[0-9A-Fa-f:.]+\]"
                         r"(?::[0-9]{1,5})?\Z")
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
@@ -21,7 +21,7 @@ def _tokens(values: Iterable[str], what: str) -> tuple[str, ...]:
         raise TypeError(f"{what} must be a list of names, not one string")
     result = tuple(values)
     for value in result:
-        if not isinstance(value, str) or (value != "*" and not _TOKEN_RE.match(value)):
+        if not isinstance(value, str) or (value != "*" and not TOKEN_RE.fullmatch(value)):
             raise ValueError(f"{what}: {value!r} is not a valid name")
     return result
 
