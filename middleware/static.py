@@ -25,7 +25,9 @@ from werkzeug.wsgi import wrap_file
 from middleware._wsgi import HeaderList, encoding_quality, local_redirect, plain_response
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-#: Names Windows maps to devices whatever the directory or extension (CVE-2025-66221).
+#: Names Windows maps to devices whatever the directory or extension (CVE-2025-66221). Not left
+#: to werkzeug's safe_join, which refuses them only on Windows: a site serves the same files on
+#: every host.
 _WINDOWS_DEVICES = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"]
     + [f"{p}{n}" for p in ("COM", "LPT") for n in [*"0123456789", "¹", "²", "³"]]
