@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Union
 
-from middleware._wsgi import ExcInfo, HeaderList, add_vary, plain_response
+from middleware._wsgi import HeaderList, add_vary, intercept_start_response, plain_response
 from wsgikit.headers import Headers
 from wsgikit.http11.grammar import TOKEN_RE
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -105,8 +105,7 @@ class CORSMiddleware:
             return self._preflight(environ, start_response, origin, requested)
         vary = not self.any_origin or self.credentials
 
-        def add_cors(status: str, headers: HeaderList, exc_info: ExcInfo = None) -> Any:
-            headers = list(headers)
+        def add_cors(status: str, headers: HeaderList) -> tuple[str, HeaderList]:
             fields = Headers(headers)  # edits ``headers`` in place
             if vary:
                 add_vary(fields, "Origin")
@@ -117,11 +116,9 @@ class CORSMiddleware:
                 headers += self._origin_headers(origin)
                 if self.expose:
                     headers.append(("Access-Control-Expose-Headers", ", ".join(self.expose)))
-            if exc_info is not None:
-                return start_response(status, headers, exc_info)
-            return start_response(status, headers)
+            return status, headers
 
-        return self.app(environ, add_cors)
+        return self.app(environ, intercept_start_response(start_response, add_cors))
 
     def _preflight(self, environ: WSGIEnvironment, start_response: StartResponse, origin: str,
                    requested: str) -> Iterable[bytes]:
