@@ -1,56 +1,26 @@
 """Private helpers every middleware shares.
 
 The most common middleware bug is a lost ``close()`` on the app's iterable (PEP 3333: the
-server must call it, so every wrapper in between must pass it on). ``ClosingIterator`` makes
-that the default; ``intercept_start_response`` lets a middleware see or edit the status and
-headers before they reach the server.
+server must call it, so every wrapper in between must pass it on): middleware that only adds a
+close action uses ``werkzeug.wsgi.ClosingIterator``; ``close_iterable`` is for the few that
+must own their iterable. ``intercept_start_response`` lets a middleware see or edit the status
+and headers before they reach the server; ``wsgikit.headers.Headers`` is the view it edits them
+through (a list-backed, case-insensitive wsgiref ``Headers``, so the list stays the one the
+server gets).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
-from wsgikit.types import StartResponse
+from werkzeug.http import parse_accept_header, parse_set_header
 
-Headers = list[tuple[str, str]]
+from wsgikit.headers import Headers
+from wsgikit.types import StartResponse, WSGIEnvironment
+
+HeaderList = list[tuple[str, str]]
 ExcInfo = Any
-
-
-class ClosingIterator:
-    """Iterate ``iterable`` and, on ``close()``, close it and then run ``callbacks`` once each.
-
-    ``close()`` is idempotent: a second call does nothing, so a wrapper never closes the app
-    twice even if the server calls close more than once.
-    """
-
-    def __init__(
-        self, iterable: Iterable[bytes], callbacks: Iterable[Callable[[], Any]] = ()
-    ) -> None:
-        self._iterable = iterable
-        self._iterator: Optional[Iterator[bytes]] = None
-        self._callbacks = list(callbacks)
-        self._closed = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._iterator is None:
-            self._iterator = iter(self._iterable)
-        return self._iterator
-
-    def __next__(self) -> bytes:
-        return next(iter(self))
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            close = getattr(self._iterable, "close", None)
-            if close is not None:
-                close()
-        finally:
-            for callback in self._callbacks:
-                callback()
 
 
 def local_redirect(path: str) -> str:
@@ -70,36 +40,16 @@ def close_iterable(iterable: Iterable[bytes]) -> None:
         close()
 
 
-def get_header(headers: Headers, name: str) -> Optional[str]:
-    """The first value of ``name`` (case-insensitive), or None."""
-    lname = name.lower()
-    for key, value in headers:
-        if key.lower() == lname:
-            return value
-    return None
-
-
-def remove_header(headers: Headers, name: str) -> Headers:
-    """``headers`` without any field called ``name`` (case-insensitive), as a new list."""
-    lname = name.lower()
-    return [(k, v) for k, v in headers if k.lower() != lname]
-
-
-def set_header(headers: Headers, name: str, value: str) -> Headers:
-    """``headers`` with every ``name`` field replaced by one ``name: value``, as a new list."""
-    return [*remove_header(headers, name), (name, value)]
-
-
 def intercept_start_response(
     start_response: StartResponse,
-    edit: Callable[[str, Headers], tuple[str, Headers]],
+    edit: Callable[[str, HeaderList], tuple[str, HeaderList]],
 ) -> StartResponse:
     """A ``start_response`` that passes ``(status, headers)`` through ``edit`` first.
 
     ``exc_info`` and the ``write`` callable the server returns are passed on untouched.
     """
 
-    def wrapped(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
+    def wrapped(status: str, headers: HeaderList, exc_info: ExcInfo = None) -> Any:
         new_status, new_headers = edit(status, list(headers))
         if exc_info is not None:
             return start_response(new_status, new_headers, exc_info)
@@ -108,25 +58,25 @@ def intercept_start_response(
     return wrapped
 
 
-def add_vary(headers: Headers, *names: str) -> Headers:
-    """``headers`` with ``names`` merged into one ``Vary`` field (no duplicates), as a new list."""
-    existing: list[str] = []
-    for key, value in headers:
-        if key.lower() == "vary":
-            existing.extend(v.strip() for v in value.split(",") if v.strip())
-    if "*" in existing:
-        return list(headers)
-    lower = {v.lower() for v in existing}
-    merged = existing + [n for n in names if n.lower() not in lower]
-    return set_header(headers, "Vary", ", ".join(merged))
+def add_vary(headers: Headers, *names: str) -> None:
+    """Merge ``names`` into ``headers``' one ``Vary`` field (no duplicates; ``*`` left alone)."""
+    vary = parse_set_header(", ".join(headers.get_all("Vary")))
+    if "*" in vary:
+        return
+    for name in names:
+        vary.add(name)
+    headers["Vary"] = vary.to_header()
+
+
+def is_https(environ: WSGIEnvironment) -> bool:
+    """True when the request came over https (what Secure cookies depend on)."""
+    return str(environ.get("wsgi.url_scheme", "http")).lower() == "https"
 
 
 def encoding_quality(accept_encoding: Optional[str], coding: str) -> float:
     """The q-value ``Accept-Encoding`` gives ``coding`` (RFC 9110 section 12.5.3); 0 = refused."""
     if not accept_encoding:
         return 0.0
-    from werkzeug.http import parse_accept_header
-
     return float(parse_accept_header(accept_encoding).quality(coding))
 
 
@@ -134,7 +84,7 @@ def plain_response(
     start_response: StartResponse,
     status: str,
     message: str,
-    headers: Optional[Headers] = None,
+    headers: Optional[HeaderList] = None,
     *,
     head: bool = False,
 ) -> list[bytes]:

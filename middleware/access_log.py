@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Optional
 
-from middleware._wsgi import ExcInfo, Headers, close_iterable
+from middleware._wsgi import ExcInfo, HeaderList, close_iterable
 from wsgikit.server.accesslog import make_formatter, record_from_environ
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -57,7 +57,8 @@ class AccessLogMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         response = _LoggedResponse(self, environ, time.monotonic())
 
-        def logging_start_response(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
+        def logging_start_response(status: str, headers: HeaderList, exc_info: ExcInfo = None
+                                   ) -> Any:
             response.status, response.headers = status, list(headers)
             write = (start_response(status, headers, exc_info) if exc_info is not None
                      else start_response(status, headers))
@@ -86,7 +87,7 @@ class _LoggedResponse:
         self.environ = environ
         self.started = started
         self.status = "000 Unknown"
-        self.headers: Headers = []
+        self.headers: HeaderList = []
         self.bytes = 0
         self.result: Iterable[bytes] = ()
         self.logged = False
@@ -101,6 +102,8 @@ class _LoggedResponse:
             raise
 
     def close(self) -> None:
+        # Not werkzeug's ClosingIterator: the line must be logged even when the app's close()
+        # raises, and byte counting needs a wrapper of its own anyway.
         try:
             close_iterable(self.result)
         finally:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from middleware._wsgi import (
-    ClosingIterator,
-    ExcInfo,
-    Headers,
-    add_vary,
-    close_iterable,
-    encoding_quality,
-    get_header,
-    remove_header,
-    set_header,
-)
+from werkzeug.datastructures import ResponseCacheControl
+from werkzeug.http import parse_cache_control_header, parse_options_header, quote_etag, unquote_etag
+from werkzeug.wsgi import ClosingIterator
+
+from middleware._wsgi import ExcInfo, HeaderList, add_vary, close_iterable, encoding_quality
+from wsgikit.headers import Headers
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Types worth compressing; everything else (images, video, archives, fonts) already is.
@@ -76,7 +71,7 @@ class CompressMiddleware:
         """True for a media type in ``types`` (prefixes ending in '/', suffixes like '+json')."""
         if not content_type:
             return False
-        media = content_type.split(";", 1)[0].strip().lower()
+        media = parse_options_header(content_type)[0].lower()
         for pattern in self.types:
             if pattern.endswith("/") and media.startswith(pattern):
                 return True
@@ -86,7 +81,7 @@ class CompressMiddleware:
                 return True
         return False
 
-    def varies(self, code: str, headers: Headers) -> bool:
+    def varies(self, code: str, headers: HeaderList) -> bool:
         """Whether this response's representation depends on Accept-Encoding (so ``Vary``).
 
         True when a 200 with these headers would be gzipped for a client that asks. A 304 or
@@ -95,13 +90,19 @@ class CompressMiddleware:
         assumed to vary, the safe side: an extra Vary costs cache hits, a missing one can hand
         gzip to a client that cannot read it.
         """
+        return self._varies(code, Headers(list(headers)))
+
+    def _varies(self, code: str, headers: Headers) -> bool:
         if code.startswith(("1", "204")):
             return False
-        if get_header(headers, "Content-Encoding") is not None:
+        if "Content-Encoding" in headers:
             return False  # the app's own encoding: its Vary is its business
-        if "no-transform" in (get_header(headers, "Cache-Control") or "").lower():
+        # Lower-cased first: werkzeug matches directive names case-sensitively, RFC 9111 §5.2
+        # says they are case-insensitive (so "No-Transform" counts).
+        cache_control = ", ".join(headers.get_all("Cache-Control")).lower()
+        if parse_cache_control_header(cache_control, cls=ResponseCacheControl).no_transform:
             return False
-        content_type = get_header(headers, "Content-Type")
+        content_type = headers.get("Content-Type")
         if code == "304" and content_type is None:
             return True
         return self.compressible(content_type)
@@ -111,67 +112,115 @@ class CompressMiddleware:
             environ.get("REQUEST_METHOD") != "HEAD"
             and encoding_quality(environ.get("HTTP_ACCEPT_ENCODING"), "gzip") > 0
         )
-        state: dict[str, Any] = {"compressor": None, "pending": None}
+        response = _GzipResponse(self, start_response, wants_gzip)
+        result = self.app(environ, response.start_response)
+        if response.pending is not None and isinstance(result, (list, tuple)):
+            response.commit_pending(compress=sum(len(chunk) for chunk in result) >= self.min_size)
+        return ClosingIterator(response.body(result), lambda: close_iterable(result))
 
-        def commit(response: tuple[str, Headers, ExcInfo], compress: bool) -> Any:
-            """Call the server's start_response, with gzip headers when ``compress``."""
-            status, headers, exc_info = response
-            state["pending"] = None
-            if compress:
-                compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)
-                state["compressor"] = compressor
-                headers = set_header(remove_header(headers, "Content-Length"),
-                                     "Content-Encoding", "gzip")
-                etag = get_header(headers, "ETag")
-                if etag and not etag.startswith("W/"):
-                    headers = set_header(headers, "ETag", "W/" + etag)
-            else:
-                state["compressor"] = None
-            if exc_info is not None:
-                write = start_response(status, headers, exc_info)
-            else:
-                write = start_response(status, headers)
-            if compress:
-                compressor = state["compressor"]
-                state["write"] = lambda data: write(_squeeze(compressor, data))
-            else:
-                state["write"] = write
-            return state["write"]
 
-        def edit(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
-            code = status[:3]
-            varies = self.varies(code, headers)
-            if varies:
-                headers = add_vary(headers, "Accept-Encoding")
-            eligible = varies and code not in ("304", "206")
-            length = get_header(headers, "Content-Length")
-            if not (eligible and wants_gzip):
-                return commit((status, headers, exc_info), compress=False)
-            if length is not None:
-                small = length.isascii() and length.isdigit() and int(length) < self.min_size
-                return commit((status, headers, exc_info), compress=not small)
-            # Size unknown: decide once the body is seen (a list's size is known at once; an
-            # iterator's first chunk commits to compressing, so streams are not held back).
-            state["pending"] = (status, headers, exc_info)
-            state["commit"] = commit
+class _GzipResponse:
+    """One response on its way through ``CompressMiddleware``: whether to gzip it, and the gzip.
 
-            def deferred_write(data: bytes) -> None:
-                pending = state["pending"]
-                if pending is not None:
-                    commit(pending, compress=True)
-                write = state.get("write")
-                if write is None:
-                    raise RuntimeError("write() called before start_response()")
-                write(data)
+    The app calls ``start_response``. When the headers settle the question (no gzip wanted or
+    allowed, or a Content-Length to compare with ``min_size``) the server's ``start_response``
+    is called at once; otherwise the call is held in ``pending`` until the body decides: a
+    list's size is known at once, an iterator's first non-empty chunk commits to compressing
+    (so streams are not held back), an empty body is sent as it is.
+    """
 
-            return deferred_write
+    def __init__(
+        self, owner: CompressMiddleware, start_response: StartResponse, wants_gzip: bool
+    ) -> None:
+        self.owner = owner
+        self.server_start_response = start_response
+        self.wants_gzip = wants_gzip
+        #: The app's start_response call while the decision waits for the body.
+        self.pending: Optional[tuple[str, Headers, ExcInfo]] = None
+        #: The gzip stream once committed to compressing, else None.
+        self.compressor: Optional[zlib._Compress] = None
+        #: The server's write() (wrapped to compress when gzipping), once committed.
+        self.write: Optional[Callable[[bytes], Any]] = None
 
-        result = self.app(environ, edit)
-        pending = state["pending"]
-        if pending is not None and isinstance(result, (list, tuple)):
-            size = sum(len(chunk) for chunk in result)
-            commit(pending, compress=size >= self.min_size)
-        return ClosingIterator(_compress_stream(result, state), [lambda: close_iterable(result)])
+    def start_response(
+        self, status: str, headers: HeaderList, exc_info: ExcInfo = None
+    ) -> Callable[[bytes], Any]:
+        """The app's ``start_response``: add Vary, then decide now or hold the call."""
+        code = status[:3]
+        fields = Headers(list(headers))
+        varies = self.owner._varies(code, fields)
+        if varies:
+            add_vary(fields, "Accept-Encoding")
+        eligible = varies and code not in ("304", "206")
+        if not (eligible and self.wants_gzip):
+            return self.commit(status, fields, exc_info, compress=False)
+        length = fields.get("Content-Length")
+        if length is not None:
+            small = length.isascii() and length.isdigit() and int(length) < self.owner.min_size
+            return self.commit(status, fields, exc_info, compress=not small)
+        self.pending = (status, fields, exc_info)
+        return self.deferred_write
+
+    def commit(
+        self, status: str, headers: Headers, exc_info: ExcInfo, *, compress: bool
+    ) -> Callable[[bytes], Any]:
+        """Call the server's start_response, with gzip headers when ``compress``."""
+        self.pending = None
+        self.compressor = None
+        if compress:
+            self.compressor = zlib.compressobj(self.owner.level, zlib.DEFLATED, 31)
+            del headers["Content-Length"]
+            headers["Content-Encoding"] = "gzip"
+            etag = headers.get("ETag")
+            if etag:
+                _weaken(headers, etag)
+        if exc_info is not None:
+            write = self.server_start_response(status, headers.items(), exc_info)
+        else:
+            write = self.server_start_response(status, headers.items())
+        compressor = self.compressor
+        if compressor is not None:
+            self.write = lambda data: write(_squeeze(compressor, data))
+        else:
+            self.write = write
+        return self.write
+
+    def commit_pending(self, *, compress: bool) -> None:
+        """Make the held decision, if one is still held."""
+        if self.pending is not None:
+            status, headers, exc_info = self.pending
+            self.commit(status, headers, exc_info, compress=compress)
+
+    def deferred_write(self, data: bytes) -> None:
+        """The ``write`` handed out while undecided: writing a body commits to compressing."""
+        self.commit_pending(compress=True)
+        if self.write is None:
+            raise RuntimeError("write() called before start_response()")
+        self.write(data)
+
+    def body(self, result: Iterable[bytes]) -> Iterator[bytes]:
+        """The app's body, each chunk compressed and flushed once committed to gzip."""
+        for chunk in result:
+            if chunk:
+                self.commit_pending(compress=True)
+            if self.compressor is None:
+                yield chunk
+            elif chunk:
+                yield _squeeze(self.compressor, chunk)
+        self.commit_pending(compress=False)  # an empty body: nothing to compress
+        if self.compressor is not None:
+            yield bytes(self.compressor.flush(zlib.Z_FINISH))
+
+
+def _weaken(headers: Headers, etag: str) -> None:
+    """Make a strong ETag weak: the gzipped bytes differ from what the app's tag names."""
+    tag, weak = unquote_etag(etag)
+    if weak or tag is None:
+        return
+    try:
+        headers["ETag"] = quote_etag(tag, weak=True)
+    except ValueError:  # a '"' inside the tag: no well-formed weak form, so no validator
+        del headers["ETag"]
 
 
 def _squeeze(compressor: Any, data: bytes) -> bytes:
@@ -179,21 +228,3 @@ def _squeeze(compressor: Any, data: bytes) -> bytes:
     if not data:
         return b""
     return bytes(compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))
-
-
-def _compress_stream(result: Iterable[bytes], state: dict[str, Any]) -> Iterator[bytes]:
-    for chunk in result:
-        pending = state["pending"]
-        if pending is not None and chunk:
-            state["commit"](pending, compress=True)
-        compressor = state["compressor"]
-        if compressor is None:
-            yield chunk
-        elif chunk:
-            yield _squeeze(compressor, chunk)
-    pending = state["pending"]
-    if pending is not None:  # an empty body: nothing to compress
-        state["commit"](pending, compress=False)
-    compressor = state["compressor"]
-    if compressor is not None:
-        yield bytes(compressor.flush(zlib.Z_FINISH))

@@ -28,9 +28,11 @@ from typing import Any, Optional, Union
 
 from werkzeug.http import dump_cookie
 from werkzeug.sansio.http import parse_cookie
+from werkzeug.wsgi import ClosingIterator
 
-from middleware._wsgi import ClosingIterator, Headers, intercept_start_response
+from middleware._wsgi import HeaderList, intercept_start_response, is_https
 from middleware.signing import ExpiredSignature, InvalidSignature, Key, Signer
+from wsgikit.http11.grammar import OWS, TCHAR, TOKEN_RE
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.util import request_path
 
@@ -56,11 +58,10 @@ ENVIRON_RESPONSE_COOKIES = "wsgikit.response_cookies"
 
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # TAB is whitespace, handled by the grammar
 _CTL_OR_TAB = re.compile(r"[\x00-\x1f\x7f]")
-# RFC 6265 cookie-name = token (RFC 9110): visible ASCII except separators.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 6265 cookie-name = token (RFC 9110 §5.6.2, wsgikit.http11.grammar.TOKEN_RE).
 # token "=" *cookie-octet (RFC 6265 4.1.1), unquoted: parsed without the general grammar.
 _SIMPLE_PAIR = re.compile(
-    r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*=[ \t]*([\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*)"
+    rf"([{TCHAR}]+){OWS}={OWS}([\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*)"
 )
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
@@ -170,7 +171,7 @@ def _pair_problem(segment: str) -> Optional[str]:
         return "no '=' (a nameless cookie; ignored, see CVE-2023-23934)"
     if not name:
         return "empty name (nameless cookies can shadow prefixed ones, CVE-2023-23934)"
-    if not _TOKEN.fullmatch(name):
+    if not TOKEN_RE.fullmatch(name):
         return "invalid character in name"
     if len(segment.encode("utf-8", "surrogateescape")) > MAX_COOKIE_BYTES + 1:
         return f"name plus value longer than {MAX_COOKIE_BYTES} bytes"
@@ -270,7 +271,7 @@ def build_set_cookie(
     (``ResponseCookies`` does it for you). ``samesite=None`` leaves the attribute out;
     ``samesite="None"`` sends ``SameSite=None`` and then needs ``secure=True``.
     """
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+    if not isinstance(name, str) or not TOKEN_RE.fullmatch(name):
         raise ValueError(
             f"cookie name {name!r} is not an RFC 6265 token "
             "(letters, digits and !#$%&'*+-.^_`|~ only; no spaces, '=', ';' or quotes)"
@@ -432,16 +433,12 @@ class ResponseCookies:
         )
         self._store(name, path, domain, header)
 
-    def headers(self) -> Headers:
+    def headers(self) -> HeaderList:
         """The queued ``("Set-Cookie", value)`` header pairs, in the order first queued."""
         return [("Set-Cookie", value) for value in self._headers.values()]
 
     def __len__(self) -> int:
         return len(self._headers)
-
-
-def _is_https(environ: WSGIEnvironment) -> bool:
-    return str(environ.get("wsgi.url_scheme", "http")).lower() == "https"
 
 
 class CookieMiddleware:
@@ -477,15 +474,15 @@ class CookieMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         cookies = parse_cookie_header(environ.get("HTTP_COOKIE"), signer=self.signer)
         environ[ENVIRON_COOKIES] = cookies
-        response_cookies = ResponseCookies(https=_is_https(environ), signer=self.signer)
+        response_cookies = ResponseCookies(https=is_https(environ), signer=self.signer)
         environ[ENVIRON_RESPONSE_COOKIES] = response_cookies
 
-        def add_cookies(status: str, headers: Headers) -> tuple[str, Headers]:
+        def add_cookies(status: str, headers: HeaderList) -> tuple[str, HeaderList]:
             response_cookies.sent = True
             return status, headers + response_cookies.headers()
 
         def log() -> None:
-            if self.log_problems and cookies.problems:
+            if cookies.problems:
                 errors: Any = environ.get("wsgi.errors") or sys.stderr
                 request = f"{environ.get('REQUEST_METHOD', '-')} {request_path(environ)}"
                 for problem in cookies.problems:
@@ -494,4 +491,6 @@ class CookieMiddleware:
                     )
 
         result = self.app(environ, intercept_start_response(start_response, add_cookies))
-        return ClosingIterator(result, [log])
+        if not self.log_problems:
+            return result  # unwrapped, so a wsgi.file_wrapper still reaches the server's sendfile
+        return ClosingIterator(result, log)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Union
 
-from middleware._wsgi import ExcInfo, Headers, add_vary, plain_response, remove_header
+from middleware._wsgi import HeaderList, add_vary, intercept_start_response, plain_response
+from wsgikit.headers import Headers
+from wsgikit.http11.grammar import TOKEN_RE
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 _ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?\Z|https?://\[[0-9A-Fa-f:.]+\]"
                         r"(?::[0-9]{1,5})?\Z")
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
@@ -20,7 +21,7 @@ def _tokens(values: Iterable[str], what: str) -> tuple[str, ...]:
         raise TypeError(f"{what} must be a list of names, not one string")
     result = tuple(values)
     for value in result:
-        if not isinstance(value, str) or (value != "*" and not _TOKEN_RE.match(value)):
+        if not isinstance(value, str) or (value != "*" and not TOKEN_RE.fullmatch(value)):
             raise ValueError(f"{what}: {value!r} is not a valid name")
     return result
 
@@ -86,7 +87,7 @@ class CORSMiddleware:
     def origin_allowed(self, origin: str) -> bool:
         return self.any_origin or origin.lower() in self.origins
 
-    def _origin_headers(self, origin: str) -> Headers:
+    def _origin_headers(self, origin: str) -> HeaderList:
         if self.any_origin and not self.credentials:
             headers = [("Access-Control-Allow-Origin", "*")]
         else:
@@ -104,22 +105,20 @@ class CORSMiddleware:
             return self._preflight(environ, start_response, origin, requested)
         vary = not self.any_origin or self.credentials
 
-        def add_cors(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
-            headers = list(headers)
+        def add_cors(status: str, headers: HeaderList) -> tuple[str, HeaderList]:
+            fields = Headers(headers)  # edits ``headers`` in place
             if vary:
-                headers = add_vary(headers, "Origin")
+                add_vary(fields, "Origin")
             if origin and environ["wsgikit.cors.allowed"]:
                 for name in ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
                              "Access-Control-Expose-Headers"):
-                    headers = remove_header(headers, name)
+                    del fields[name]
                 headers += self._origin_headers(origin)
                 if self.expose:
                     headers.append(("Access-Control-Expose-Headers", ", ".join(self.expose)))
-            if exc_info is not None:
-                return start_response(status, headers, exc_info)
-            return start_response(status, headers)
+            return status, headers
 
-        return self.app(environ, add_cors)
+        return self.app(environ, intercept_start_response(start_response, add_cors))
 
     def _preflight(self, environ: WSGIEnvironment, start_response: StartResponse, origin: str,
                    requested: str) -> Iterable[bytes]:

@@ -22,6 +22,9 @@ from collections.abc import Iterable, Sequence
 from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
+from werkzeug.http import parse_options_header
+
+from middleware._wsgi import plain_response
 from middleware.sessions import get_session
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.util import request_path
@@ -153,7 +156,7 @@ class CSRFMiddleware:
         return None
 
     def _form_token(self, environ: WSGIEnvironment) -> Optional[str]:
-        ctype = str(environ.get("CONTENT_TYPE", "")).split(";")[0].strip().lower()
+        ctype = parse_options_header(environ.get("CONTENT_TYPE"))[0].lower()
         if ctype != "application/x-www-form-urlencoded":
             return None
         try:
@@ -206,13 +209,6 @@ class CSRFMiddleware:
                 f"wsgikit.csrf: 403 for {environ.get('REQUEST_METHOD')} "
                 f"{request_path(environ)}: {why}\n"
             )
-        body = f"403 Forbidden: CSRF check failed: {why}\n".encode("utf-8", "replace")
-        start_response(
-            "403 Forbidden",
-            [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(body))),
-                ("Cache-Control", "no-store"),
-            ],
-        )
-        return [body]
+        return plain_response(start_response, "403 Forbidden",
+                              f"403 Forbidden: CSRF check failed: {why}",
+                              [("Cache-Control", "no-store")])

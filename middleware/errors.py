@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from typing import Any, Optional
 
-from middleware._wsgi import ExcInfo, Headers, close_iterable
+from middleware._wsgi import close_iterable
 from wsgikit.server.accesslog import REQUEST_ID_KEY, escape
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.util import request_path
@@ -56,20 +56,11 @@ class ErrorMiddleware:
         self.logger = logger or logging.getLogger("wsgikit.errors")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        state = {"started": False, "sent": False}
-
-        def tracking_start_response(status: str, headers: Headers, exc_info: ExcInfo = None
-                                    ) -> Any:
-            state["started"] = True
-            if exc_info is not None:
-                return start_response(status, headers, exc_info)
-            return start_response(status, headers)
-
         try:
-            result = self.app(environ, tracking_start_response)
+            result = self.app(environ, start_response)
         except Exception:
             return self._error_page(environ, start_response, sys.exc_info())
-        return _Guarded(self, result, environ, start_response, state)
+        return _Guarded(self, result, environ, start_response)
 
     def _log(self, environ: WSGIEnvironment, exc_info: Any) -> None:
         line = "{} {} {}".format(
@@ -130,30 +121,32 @@ class _Guarded:
     """The app's iterable; an exception while iterating becomes the 500 page when it still can."""
 
     def __init__(self, owner: ErrorMiddleware, result: Iterable[bytes], environ: WSGIEnvironment,
-                 start_response: StartResponse, state: dict[str, bool]) -> None:
+                 start_response: StartResponse) -> None:
         self._owner = owner
         self._result = result
         self._environ = environ
         self._start_response = start_response
-        self._state = state
+        self._sent = False  # a non-empty chunk went out: too late for the 500 page
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             for chunk in self._result:
                 if chunk:
-                    self._state["sent"] = True
+                    self._sent = True
                 yield chunk
         except Exception:
             exc_info = sys.exc_info()
             self.close()
-            if self._state["sent"]:
+            if self._sent:
                 # Headers and part of the body are out: log, then let the server abort.
                 self._owner._log(self._environ, exc_info)
                 raise
             yield from self._owner._error_page(self._environ, self._start_response, exc_info)
 
     def close(self) -> None:
+        # Its own wrapper, not werkzeug's ClosingIterator: iteration errors become the 500 page,
+        # and close() may come twice (here on an error, then from the server).
         if not self._closed:
             self._closed = True
             close_iterable(self._result)

@@ -6,10 +6,11 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterable
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
-from middleware._wsgi import ExcInfo, Headers, set_header
+from middleware._wsgi import HeaderList, intercept_start_response
 from wsgikit.server.accesslog import REQUEST_ID_KEY
+from wsgikit.headers import Headers
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Environ keys this middleware writes.
@@ -18,6 +19,7 @@ TRACE_ID_KEY = "wsgikit.trace_id"
 PARENT_ID_KEY = "wsgikit.parent_id"
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:@+=/-]{1,200}\Z")
+# Narrower than a token on purpose: the name must map to one unambiguous CGI key (HTTP_X_...).
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]+\Z")
 _TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?\Z")
 
@@ -102,10 +104,8 @@ class RequestIdMiddleware:
         if not self.response_header:
             return self.app(environ, start_response)
 
-        def add_id(status: str, headers: Headers, exc_info: ExcInfo = None) -> Any:
-            headers = set_header(list(headers), self.header, request_id)
-            if exc_info is not None:
-                return start_response(status, headers, exc_info)
-            return start_response(status, headers)
+        def add_id(status: str, headers: HeaderList) -> tuple[str, HeaderList]:
+            Headers(headers)[self.header] = request_id  # replaces any the app set, in place
+            return status, headers
 
-        return self.app(environ, add_id)
+        return self.app(environ, intercept_start_response(start_response, add_id))

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from typing import Any, Optional, Protocol
 
-from middleware._wsgi import ClosingIterator, Headers, intercept_start_response
+from middleware._wsgi import HeaderList, intercept_start_response, is_https
 from middleware.cookies import (
     MAX_COOKIE_BYTES,
     build_delete_cookie,
@@ -492,7 +492,7 @@ class SessionMiddleware:
         data[META_KEY] = meta
         return data
 
-    def _headers(self, session: Session, had_cookie: bool, secure: bool) -> Headers:
+    def _headers(self, session: Session, had_cookie: bool, secure: bool) -> HeaderList:
         if not session.modified:
             return []
         name = self.cookie_name(secure)
@@ -533,8 +533,7 @@ class SessionMiddleware:
         return [("Set-Cookie", header)]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        https = str(environ.get("wsgi.url_scheme", "http")).lower() == "https"
-        secure = https if self.secure is None else self.secure
+        secure = is_https(environ) if self.secure is None else self.secure
         cookies = parse_cookie_header(environ.get("HTTP_COOKIE"))
         values = cookies.getlist(self.cookie_name(secure))
         session = Session()
@@ -545,8 +544,8 @@ class SessionMiddleware:
         session._revocations = self.revocations
         environ[ENVIRON_SESSION] = session
 
-        def add_cookie(status: str, headers: Headers) -> tuple[str, Headers]:
+        def add_cookie(status: str, headers: HeaderList) -> tuple[str, HeaderList]:
             return status, headers + self._headers(session, bool(values), secure)
 
-        result = self.app(environ, intercept_start_response(start_response, add_cookie))
-        return ClosingIterator(result)
+        # The app's iterable as it is: a wsgi.file_wrapper keeps the server's sendfile path.
+        return self.app(environ, intercept_start_response(start_response, add_cookie))

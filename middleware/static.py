@@ -10,15 +10,24 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import IO, Any, Optional
 from urllib.parse import quote
-from wsgiref.util import FileWrapper
 
-from werkzeug.http import http_date, is_resource_modified, parse_range_header, quote_etag
+from werkzeug.http import (
+    http_date,
+    is_resource_modified,
+    parse_if_range_header,
+    parse_range_header,
+    quote_etag,
+)
 from werkzeug.security import safe_join
+from werkzeug.utils import get_content_type
+from werkzeug.wsgi import wrap_file
 
-from middleware._wsgi import Headers, add_vary, encoding_quality, local_redirect, plain_response
+from middleware._wsgi import HeaderList, encoding_quality, local_redirect, plain_response
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-#: Names Windows maps to devices whatever the directory or extension (CVE-2025-66221).
+#: Names Windows maps to devices whatever the directory or extension (CVE-2025-66221). Not left
+#: to werkzeug's safe_join, which refuses them only on Windows: a site serves the same files on
+#: every host.
 _WINDOWS_DEVICES = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"]
     + [f"{p}{n}" for p in ("COM", "LPT") for n in [*"0123456789", "¹", "²", "³"]]
@@ -183,7 +192,7 @@ class StaticFilesMiddleware:
     def serve(self, path: str, environ: WSGIEnvironment, start_response: StartResponse
               ) -> Iterable[bytes]:
         """Answer GET/HEAD for the file at ``path`` (already checked by ``find``)."""
-        headers: Headers = []
+        headers: HeaderList = []
         served_path, encoding = path, None
         if self.precompressed:
             accept = environ.get("HTTP_ACCEPT_ENCODING")
@@ -192,7 +201,7 @@ class StaticFilesMiddleware:
                 if _is_regular_file(path + s) and self._inside_root(path + s)
             ]
             if siblings:
-                headers = add_vary(headers, "Accept-Encoding")
+                headers.append(("Vary", "Accept-Encoding"))
             for coding, sibling in siblings:
                 if encoding_quality(accept, coding) > 0:
                     served_path, encoding = sibling, coding
@@ -207,13 +216,8 @@ class StaticFilesMiddleware:
             modified = datetime.fromtimestamp(int(info.st_mtime), timezone.utc)
             tag = f"{info.st_mtime_ns:x}-{size:x}" + (f"-{encoding}" if encoding else "")
             etag = quote_etag(tag)
-            content_type = _content_type(path)
-            if content_type.startswith("text/") or content_type in (
-                "application/javascript", "image/svg+xml", "application/json",
-            ):
-                content_type += "; charset=utf-8"
             headers += [
-                ("Content-Type", content_type),
+                ("Content-Type", get_content_type(_content_type(path), "utf-8")),
                 ("ETag", etag),
                 ("Last-Modified", http_date(modified)),
                 ("Cache-Control", self._cache_control(path)),
@@ -247,10 +251,10 @@ class StaticFilesMiddleware:
             if environ.get("REQUEST_METHOD") == "HEAD":
                 file.close()
                 return []
-            wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
             if start == 0 and stop == size:
-                return wrapper(file, _CHUNK)  # type: ignore[no-any-return]
-            return wrapper(_FileSlice(file, start, stop - start), _CHUNK)  # type: ignore[no-any-return]
+                return wrap_file(environ, file, _CHUNK)
+            piece = _FileSlice(file, start, stop - start)  # file-like: read, close, fileno, tell
+            return wrap_file(environ, piece, _CHUNK)  # type: ignore[arg-type]
         except BaseException:
             file.close()
             raise
@@ -314,12 +318,15 @@ def _content_type(path: str) -> str:
 
 def _if_range_allows(environ: WSGIEnvironment, etag: str, modified: datetime) -> bool:
     """RFC 9110 section 13.1.5: serve the range only if If-Range still matches."""
-    if_range: str = environ.get("HTTP_IF_RANGE") or ""
-    if not if_range:
+    value: str = environ.get("HTTP_IF_RANGE") or ""
+    if not value:
         return True
-    if if_range.startswith(('"', 'W/"')):
-        return if_range == etag  # strong comparison; weak tags never match
-    return if_range == http_date(modified)
+    if_range = parse_if_range_header(value)
+    if if_range.date is not None:
+        return if_range.date == modified
+    # Strong comparison on the field as sent: parse_if_range_header drops the W/ of a weak
+    # tag, and a weak tag must never match.
+    return value == etag
 
 
 def _is_device_name(part: str) -> bool:

@@ -252,3 +252,70 @@ def test_vary_on_every_response_whose_200_would_be_compressed(app: Any, vary: bo
         assert (wire.header("Vary") == "Accept-Encoding") is vary, (accept, wire.headers)
         if wire.status[:3] in ("304", "206"):
             assert wire.header("Content-Encoding") is None
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "compressed"),
+    [(["No-Transform"], False),  # directive names are case-insensitive (RFC 9111 §5.2)
+     (["max-age=60", "no-transform"], False),  # a second Cache-Control field counts too
+     (['private="no-transform"'], True),  # a field name inside private="...", not a directive
+     (["max-age=60"], True)],
+    ids=["case", "second-field", "quoted-argument", "other"],
+)
+def test_no_transform_is_parsed_as_cache_control(cache_control: list[str],
+                                                 compressed: bool) -> None:
+    wire, res = run(make_app(extra=[("Cache-Control", value) for value in cache_control]))
+    assert (wire.header("Content-Encoding") == "gzip") is compressed
+    assert res.body == TEXT
+
+
+@pytest.mark.parametrize(
+    ("etag", "sent"),
+    [('W/"abc"', 'W/"abc"'),  # already weak: left alone
+     ("abc", 'W/"abc"'),  # unquoted (malformed): quoted as it is weakened
+     ('"a"b"', None)],  # a quote inside: no well-formed weak form, so no validator at all
+)
+def test_etag_weakening_edge_cases(etag: str, sent: Optional[str]) -> None:
+    wire, _ = run(make_app(extra=[("ETag", etag)]))
+    assert wire.header("Content-Encoding") == "gzip"
+    assert wire.header("ETag") == sent
+
+
+def test_vary_fields_merged_into_one() -> None:
+    wire, _ = run(make_app(extra=[("Vary", "Cookie"), ("vary", "accept-encoding, Origin")]))
+    assert [v for k, v in wire.headers if k.lower() == "vary"] == [
+        "Cookie, accept-encoding, Origin"]
+
+
+def test_vary_star_left_alone() -> None:
+    wire, _ = run(make_app(extra=[("Vary", "*")]))
+    assert [v for k, v in wire.headers if k.lower() == "vary"] == ["*"]
+
+
+def test_header_injection_from_the_app_is_refused_with_its_name() -> None:
+    """Headers are edited through wsgikit.headers.Headers, which checks every field."""
+    from wsgikit.headers import HeaderError
+
+    app = make_app(extra=[("X-Note", "a\r\nSet-Cookie: x=1")])
+    environ = webtest.TestRequest.blank("/", headers={"Accept-Encoding": "gzip"}).environ
+    with pytest.raises(HeaderError, match="X-Note"):
+        CompressMiddleware(app)(environ, lambda status, headers, exc_info=None: None)
+
+
+def test_one_response_object_per_request() -> None:
+    """Two interleaved responses keep their own decision and gzip stream."""
+    def streaming(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        for _ in range(2):
+            yield environ["PATH_INFO"].encode() * 100
+
+    middleware = CompressMiddleware(streaming, min_size=0)
+    results = []
+    for path, accept in (("/a", "gzip"), ("/b", "identity")):
+        environ = webtest.TestRequest.blank(path, headers={"Accept-Encoding": accept}).environ
+        results.append(iter(middleware(environ, lambda status, headers, exc_info=None: None)))
+    a, b = ([next(it)] for it in results)
+    a += list(results[0])
+    b += list(results[1])
+    assert gzip.decompress(b"".join(a)) == b"/a" * 200
+    assert b"".join(b) == b"/b" * 200

@@ -175,3 +175,20 @@ def test_options_validated() -> None:
         CSRFMiddleware(inner, trusted_origins="https://a.example")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         CSRFMiddleware(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "read"),
+    [("Application/X-WWW-Form-URLEncoded; charset=UTF-8", True),
+     ('application/x-www-form-urlencoded ; charset="utf-8"', True),
+     ("multipart/form-data; boundary=x", False), ("text/plain", False)],
+)
+def test_form_token_read_only_from_urlencoded_bodies(content_type: str, read: bool) -> None:
+    """The media type comes from werkzeug's parse_options_header (case-insensitive)."""
+    app = make()
+    token = app.get("/token").text
+    res = app.post("/submit", params=f"csrf_token={token}", content_type=content_type,
+                   status=200 if read else 403, expect_errors=not read)
+    assert res.text.startswith("CSRF token|") is read
+    if not read:
+        assert res.headers["Cache-Control"] == "no-store"

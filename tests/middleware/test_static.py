@@ -117,7 +117,10 @@ def test_get_headers(site: Path) -> None:
     ("name", "content_type"),
     [("a.js", "text/javascript; charset=utf-8"), ("a.MJS", "text/javascript; charset=utf-8"),
      ("a.svg", "image/svg+xml; charset=utf-8"), ("a.wasm", "application/wasm"),
-     ("a.woff2", "font/woff2"), ("a.json", "application/json; charset=utf-8"),
+     # werkzeug.utils.get_content_type: JSON gets no charset (RFC 8259 §11 defines none; JSON
+     # is always UTF-8); XML types get one, as text/* do (static files are taken as UTF-8).
+     ("a.woff2", "font/woff2"), ("a.json", "application/json"),
+     ("a.xml", "application/xml; charset=utf-8"),
      ("a.png", "image/png"), ("noextension", "application/octet-stream")],
 )
 def test_pinned_content_types(tmp_path: Path, name: str, content_type: str) -> None:
@@ -341,3 +344,36 @@ def test_range_through_a_sendfile_style_wrapper(site: Path) -> None:
         "/static/data.bin", headers={"Range": "bytes=100-109"},
         environ={"wsgi.file_wrapper": SendfileWrapper}).environ
     assert server(environ) == ("206 Partial Content", bytes(range(100, 110)))
+
+
+def test_if_range_dates_and_weak_tags(site: Path) -> None:
+    """If-Range through werkzeug's parse_if_range_header: every HTTP-date form (RFC 9110
+    §5.6.7 asks recipients to accept all three), a strong comparison for entity-tags."""
+    from email.utils import parsedate_to_datetime
+
+    app = client(site)
+    first = app.get("/static/data.bin")
+    etag, modified = first.headers["ETag"], parsedate_to_datetime(first.headers["Last-Modified"])
+    rfc850 = modified.strftime("%A, %d-%b-%y %H:%M:%S GMT")
+    asctime = modified.strftime("%a %b %e %H:%M:%S %Y")
+    for date in (first.headers["Last-Modified"], rfc850, asctime):
+        res = app.get("/static/data.bin", headers={"Range": "bytes=0-1", "If-Range": date},
+                      status=206)
+        assert res.body == b"\x00\x01", date
+    older = "Sun, 06 Nov 1994 08:49:37 GMT"
+    for if_range in ("W/" + etag, older, etag.strip('"')):  # weak, stale, unquoted
+        res = app.get("/static/data.bin", headers={"Range": "bytes=0-1", "If-Range": if_range},
+                      status=200)
+        assert len(res.body) == 256, if_range
+
+
+def test_without_a_server_file_wrapper(site: Path) -> None:
+    """WebTest has no wsgi.file_wrapper: werkzeug's wrap_file falls back to its own."""
+    app = StaticFilesMiddleware(fallback, directory=str(site))
+    environ = webtest.TestRequest.blank("/static/data.bin", headers={"Range": "bytes=2-4"}).environ
+    environ.pop("wsgi.file_wrapper", None)
+    result = app(environ, lambda status, headers, exc_info=None: None)
+    try:
+        assert b"".join(result) == b"\x02\x03\x04"
+    finally:
+        result.close()
