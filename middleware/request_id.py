@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Callable, Optional
 
 from middleware._wsgi import HeaderList, intercept_start_response
-from wsgikit.server.accesslog import REQUEST_ID_KEY
 from wsgikit.headers import Headers
+from wsgikit.server.accesslog import REQUEST_ID_KEY
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Environ keys this middleware writes.
