@@ -116,6 +116,10 @@ class CompressMiddleware:
         result = self.app(environ, response.start_response)
         if response.pending is not None and isinstance(result, (list, tuple)):
             response.commit_pending(compress=sum(len(chunk) for chunk in result) >= self.min_size)
+        if response.committed and response.compressor is None:
+            # decided, and not gzipped: the app's own iterable goes to the server untouched, so
+            # a wsgi.file_wrapper still reaches it (sendfile) and each chunk costs nothing here
+            return result
         return ClosingIterator(response.body(result), lambda: close_iterable(result))
 
 
@@ -141,6 +145,8 @@ class _GzipResponse:
         self.compressor: Optional[zlib._Compress] = None
         #: The server's write() (wrapped to compress when gzipping), once committed.
         self.write: Optional[Callable[[bytes], Any]] = None
+        #: The server's start_response has been called (gzip or not is decided).
+        self.committed = False
 
     def start_response(
         self, status: str, headers: HeaderList, exc_info: ExcInfo = None
@@ -167,6 +173,7 @@ class _GzipResponse:
         """Call the server's start_response, with gzip headers when ``compress``."""
         self.pending = None
         self.compressor = None
+        self.committed = True
         if compress:
             self.compressor = zlib.compressobj(self.owner.level, zlib.DEFLATED, 31)
             del headers["Content-Length"]

@@ -66,3 +66,32 @@ def test_cookie_logging_still_wraps_and_closes() -> None:
     result.close()
     assert app.file.closed
     assert "dropped '=nameless'" in errors.getvalue()
+
+
+@pytest.mark.parametrize("accept", [None, "identity"])
+def test_compress_hands_an_uncompressed_file_wrapper_through(accept: Any) -> None:
+    from middleware.compress import CompressMiddleware
+
+    app = FileApp()
+    env = environ()
+    if accept:
+        env["HTTP_ACCEPT_ENCODING"] = accept
+    seen: list[Any] = []
+    result = CompressMiddleware(app)(env, lambda status, headers, exc_info=None: seen.append(
+        headers))
+    assert result is app.returned  # the server can still sendfile it
+    assert ("Vary", "Accept-Encoding") in seen[0]  # the headers were still edited
+    assert b"".join(result) == b"file body"
+
+
+def test_compress_wraps_what_it_gzips() -> None:
+    import gzip
+
+    from middleware.compress import CompressMiddleware
+
+    app = FileApp()
+    env = environ()
+    env["HTTP_ACCEPT_ENCODING"] = "gzip"
+    result = CompressMiddleware(app, min_size=1)(env, lambda status, headers, exc_info=None: None)
+    assert result is not app.returned
+    assert gzip.decompress(b"".join(result)) == b"file body"
