@@ -11,6 +11,7 @@ server gets).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
@@ -60,7 +61,11 @@ def intercept_start_response(
 
 def add_vary(headers: Headers, *names: str) -> None:
     """Merge ``names`` into ``headers``' one ``Vary`` field (no duplicates; ``*`` left alone)."""
-    vary = parse_set_header(", ".join(headers.get_all("Vary")))
+    present = headers.get_all("Vary")
+    if not present:  # the common case: nothing to merge with
+        headers["Vary"] = ", ".join(dict.fromkeys(names))
+        return
+    vary = parse_set_header(", ".join(present))
     if "*" in vary:
         return
     for name in names:
@@ -77,6 +82,13 @@ def encoding_quality(accept_encoding: Optional[str], coding: str) -> float:
     """The q-value ``Accept-Encoding`` gives ``coding`` (RFC 9110 section 12.5.3); 0 = refused."""
     if not accept_encoding:
         return 0.0
+    return _quality(accept_encoding, coding)
+
+
+@functools.lru_cache(maxsize=256)
+def _quality(accept_encoding: str, coding: str) -> float:
+    # cached: clients send few distinct Accept-Encoding values, and parsing one costs more
+    # than the rest of a pass-through response
     return float(parse_accept_header(accept_encoding).quality(coding))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional
@@ -71,7 +72,7 @@ class CompressMiddleware:
         """True for a media type in ``types`` (prefixes ending in '/', suffixes like '+json')."""
         if not content_type:
             return False
-        media = parse_options_header(content_type)[0].lower()
+        media = _media_type(content_type)
         for pattern in self.types:
             if pattern.endswith("/") and media.startswith(pattern):
                 return True
@@ -100,7 +101,9 @@ class CompressMiddleware:
         # Lower-cased first: werkzeug matches directive names case-sensitively, RFC 9111 §5.2
         # says they are case-insensitive (so "No-Transform" counts).
         cache_control = ", ".join(headers.get_all("Cache-Control")).lower()
-        if parse_cache_control_header(cache_control, cls=ResponseCacheControl).no_transform:
+        if cache_control and parse_cache_control_header(
+            cache_control, cls=ResponseCacheControl
+        ).no_transform:
             return False
         content_type = headers.get("Content-Type")
         if code == "304" and content_type is None:
@@ -217,6 +220,13 @@ class _GzipResponse:
         self.commit_pending(compress=False)  # an empty body: nothing to compress
         if self.compressor is not None:
             yield bytes(self.compressor.flush(zlib.Z_FINISH))
+
+
+@functools.lru_cache(maxsize=256)
+def _media_type(content_type: str) -> str:
+    """The lower-cased media type of a Content-Type; cached, since an app sends few distinct
+    ones and werkzeug's parser is most of this middleware's cost per response."""
+    return parse_options_header(content_type)[0].lower()
 
 
 def _weaken(headers: Headers, etag: str) -> None:
