@@ -36,8 +36,8 @@ WSGIKIT_OPTIONAL = {
 WSGIKIT_FORBIDDEN = {
     "wsgikit/server/": ("wsgikit.ops", "wsgikit.conformance", "wsgikit.validate",
                         "wsgikit.handlers", "wsgikit.simple_server"),
-    "wsgikit/conformance/": ("wsgikit.server", "wsgikit.ops", "wsgikit.handlers",
-                             "wsgikit.simple_server"),
+    "wsgikit/conformance/": ("wsgikit.server", "wsgikit.ops", "wsgikit.validate",
+                             "wsgikit.handlers", "wsgikit.simple_server"),
 }
 WSGIKIT_ALLOWED_ACROSS = {"wsgikit.conformance.pep3333"}
 # The leaves every layer may read: they import no subpackage.

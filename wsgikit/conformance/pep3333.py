@@ -2,8 +2,9 @@
 
 Each :class:`Rule` has a stable ID (``S...`` for what the server hands the application, ``A...``
 for what the application does), the PEP 3333 section (or RFC) it comes from, a level and a title.
-The tables below (required keys, key types, forbidden keys, hop-by-hop names...) are what
-:mod:`wsgikit.validate` checks against and what :mod:`wsgikit.server.environ` builds to.
+The tables below (required keys, key types, forbidden keys, hop-by-hop names...) are what the
+validation engine (:mod:`wsgikit.conformance`) checks against and what
+:mod:`wsgikit.server.environ` builds to.
 """
 
 from __future__ import annotations
