@@ -40,9 +40,11 @@ WSGIKIT_FORBIDDEN = {
                              "wsgikit.handlers", "wsgikit.simple_server"),
 }
 WSGIKIT_ALLOWED_ACROSS = {"wsgikit.conformance.pep3333"}
-# The leaves every layer may read: they import no subpackage.
+# The leaves every layer may read: they import no subpackage, except the HTTP grammar and
+# rule sets (hop-by-hop names, the token grammar...), which live once, in the lowest layer.
 WSGIKIT_LEAVES = ("wsgikit/config.py", "wsgikit/errors.py", "wsgikit/types.py",
                   "wsgikit/util.py", "wsgikit/headers.py", "wsgikit/build_info.py")
+WSGIKIT_GRAMMAR = "wsgikit.http11.grammar"
 # The sans-IO protocol core: standard library only, and nothing that does I/O or threads.
 HTTP11_FORBIDDEN = {"socket", "ssl", "selectors", "threading", "asyncio", "select", "os"}
 
@@ -101,7 +103,9 @@ def _wrong_direction(rel: str, name: str) -> list[str]:
         if rel.startswith(folder):
             return [f"{folder.rstrip('/')} must not import {name}"
                     for prefix in forbidden if _within(name, prefix)][:1]
-    if rel in WSGIKIT_LEAVES and any(
+    if rel == "wsgikit/http11/grammar.py":
+        return [f"{rel} is what the leaves import and must not import {name}"]
+    if rel in WSGIKIT_LEAVES and name != WSGIKIT_GRAMMAR and any(
         _within(name, f"wsgikit.{sub}") for sub in ("server", "ops", "conformance", "http11")
     ):
         return [f"{rel} is a leaf and must not import {name}"]
@@ -144,10 +148,21 @@ def test_checker_catches_a_wrong_direction_inside_wsgikit(
     (tmp_path / "wsgikit" / "conformance" / "bad.py").write_text(
         "def f():\n    import wsgikit.server.environ\n"
     )
-    (tmp_path / "wsgikit" / "config.py").write_text("from wsgikit.server import tls\n")
+    (tmp_path / "wsgikit" / "config.py").write_text(
+        "from wsgikit.server import tls\nfrom wsgikit.http11.grammar import TOKEN_RE\n"
+        "from wsgikit.http11.parser import RequestParser\n"
+    )
+    (tmp_path / "wsgikit" / "http11").mkdir()
+    (tmp_path / "wsgikit" / "http11" / "grammar.py").write_text(
+        "from wsgikit.http11.errors import BadRequest\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert sorted(_violations("wsgikit")) == [
         "wsgikit/config.py:1: wsgikit/config.py is a leaf and must not import wsgikit.server",
+        "wsgikit/config.py:3: wsgikit/config.py is a leaf and must not import "
+        "wsgikit.http11.parser",
         "wsgikit/conformance/bad.py:2: wsgikit/conformance must not import wsgikit.server.environ",
+        "wsgikit/http11/grammar.py:1: wsgikit/http11/grammar.py is what the leaves import and "
+        "must not import wsgikit.http11.errors",
         "wsgikit/server/bad.py:1: wsgikit/server must not import wsgikit.ops",
     ]

@@ -11,12 +11,14 @@ from typing import Any
 
 from wsgikit.conformance import pep3333
 from wsgikit.conformance.findings import Problem
+from wsgikit.http11.grammar import DIGITS_RE
 
 __all__ = ["environ_problems", "input_problems", "errors_problems", "is_digits"]
 
 
 def is_digits(value: str) -> bool:
-    return value.isascii() and value.isdigit()
+    """True if ``value`` is 1*DIGIT (a Content-Length, a port): ASCII digits only."""
+    return DIGITS_RE.fullmatch(value) is not None
 
 
 def environ_problems(environ: Any, *, wsgiref: bool = False) -> list[Problem]:

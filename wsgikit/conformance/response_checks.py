@@ -12,11 +12,11 @@ from typing import Any, Optional
 from wsgikit.conformance import pep3333
 from wsgikit.conformance.environ_checks import is_digits
 from wsgikit.conformance.findings import Problem
+from wsgikit.http11.grammar import FIELD_CONTROL_RE
 
 __all__ = ["status_problems", "headers_problems", "no_body_header_problems",
            "exc_info_problems", "result_problems"]  # fmt: skip
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls except HTAB (RFC 9110 §5.5)
 _ETAG_RE = re.compile(r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 
 
@@ -43,7 +43,7 @@ def status_problems(status: Any) -> tuple[Optional[int], list[Problem]]:
         )
         return None, out
     code = int(code_text)
-    if status != status.strip() or _CONTROL_RE.search(status) or "\t" in status:
+    if status != status.strip() or FIELD_CONTROL_RE.search(status) or "\t" in status:
         out.append(Problem("A310", f"status {status!r} has surrounding spaces or control chars"))
     if not 100 <= code <= 599:
         out.append(
@@ -131,7 +131,7 @@ def headers_problems(headers: Any) -> tuple[list[tuple[str, str]], list[Problem]
             )
         elif "_" in name:
             out.append(Problem("A326", f"header name {name!r} contains '_'"))
-        bad = _CONTROL_RE.search(value)
+        bad = FIELD_CONTROL_RE.search(value)
         if bad:
             out.append(
                 Problem(

@@ -12,19 +12,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Final, Optional
 from urllib.parse import unquote_to_bytes
 
+from wsgikit.conformance.pep3333 import REQUIRED_KEYS
 from wsgikit.util import FileWrapper
 
 if TYPE_CHECKING:
     from wsgikit.http11 import RequestHead
 
-__all__ = ["base_environ", "build_environ", "header_key", "REQUIRED_KEYS"]
+__all__ = ["base_environ", "build_environ", "header_key", "BUILT_KEYS", "REQUIRED_KEYS"]
 
-#: Keys every environ built here carries (PEP 3333, "environ Variables").
-REQUIRED_KEYS = (
-    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT",
-    "SERVER_PROTOCOL", "wsgi.version", "wsgi.url_scheme", "wsgi.input", "wsgi.errors",
-    "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once",
-)
+#: Keys every environ built here carries: PEP 3333's required keys, and the three it lets a
+#: server omit that an application needs to reconstruct the URL ("URL Reconstruction").
+BUILT_KEYS: Final = (*REQUIRED_KEYS, "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING")
 
 # Environ key of a lower-cased header name. Common names are precomputed; others are computed
 # per request (never cached: an attacker-controlled cache would be unbounded memory).

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 from urllib.parse import unquote_to_bytes
 
+from wsgikit.http11.grammar import TCHARS as _TOKEN_CHARS
+
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -38,9 +40,6 @@ DEFAULT_HEADERS = ("x-forwarded-for", "x-forwarded-proto")
 
 _MAX_HEADER_LENGTH = 8192
 _MAX_ELEMENTS = 64
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
 _HOST_RE = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z"
