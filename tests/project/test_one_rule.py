@@ -154,13 +154,23 @@ def test_derived_forms_come_from_the_one_definition() -> None:
 def test_the_validator_and_the_server_agree_on_hop_by_hop() -> None:
     """What the validator flags as hop-by-hop (A321) is exactly what the server refuses."""
     from wsgikit.conformance.response_checks import headers_problems
-    from wsgikit.http11 import grammar
+    from wsgikit.http11 import ResponseError, ResponseWriter, grammar
+
+    def server_refuses(name: str) -> bool:
+        writer = ResponseWriter(request_method="GET", http_version="1.1",
+                                request_keep_alive=True)
+        try:
+            writer.start("200 OK", [(name, "x")])
+        except ResponseError:
+            return True
+        return False
 
     for name in sorted(grammar.HOP_BY_HOP):
         _, problems = headers_problems([(name.title(), "x")])
         assert [p.rule for p in problems] == ["A321"], name
+        assert server_refuses(name.title()), name
     _, problems = headers_problems([("Trailers-Not", "x")])
-    assert problems == []
+    assert problems == [] and not server_refuses("Trailers-Not")
 
 
 # Spellings of a rule that only its one definition may contain (a copy-paste would match).
