@@ -16,6 +16,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from wsgikit.http11.limits import (
+    MAX_BODY_BYTES,
+    MAX_CHUNK_EXT_BYTES,
+    MAX_FIELD_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    MAX_REQUEST_LINE,
+    MAX_TRAILER_BYTES,
+)
+
 __all__ = [
     "ConfigError", "ServerConfig", "BindSpec", "parse_bind", "settings_table", "settings_rst",
 ]
@@ -251,23 +261,39 @@ class ServerConfig:
 
     # Request limits (RFC 9112 recommends at least 8000 octets for the request line).
     max_request_line: int = _setting(
-        8190, _to_size, "longest request line, 414 past it (Apache's and nginx's 8 KiB)"
+        MAX_REQUEST_LINE,
+        _to_size,
+        "longest request line, 414 past it (Apache's and nginx's 8 KiB)",
     )
-    max_header_count: int = _setting(100, _to_int, "most header fields, 431 past it (gunicorn)")
+    max_header_count: int = _setting(
+        MAX_HEADER_COUNT,
+        _to_int,
+        "most header fields, 431 past it (gunicorn)",
+    )
     max_field_bytes: int = _setting(
-        8190, _to_size, "longest single header field, 431 past it (gunicorn's limit)"
+        MAX_FIELD_BYTES,
+        _to_size,
+        "longest single header field, 431 past it (gunicorn's limit)",
     )
     max_header_bytes: int = _setting(
-        65536, _to_size, "largest request head in all, 431 past it"
+        MAX_HEADER_BYTES,
+        _to_size,
+        "largest request head in all, 431 past it",
     )
     max_body_bytes: int = _setting(
-        1024**3, _to_size, "largest request body, 413 past it (waitress's 1 GiB)"
+        MAX_BODY_BYTES,
+        _to_size,
+        "largest request body, 413 past it (waitress's 1 GiB)",
     )
     max_chunk_ext_bytes: int = _setting(
-        4096, _to_size, "longest chunk extension, 400 past it (CVE-2023-46136-style abuse)"
+        MAX_CHUNK_EXT_BYTES,
+        _to_size,
+        "longest chunk extension, 400 past it (CVE-2023-46136-style abuse)",
     )
     max_trailer_bytes: int = _setting(
-        8192, _to_size, "largest trailer section of a chunked body, 431 past it (rarely used)"
+        MAX_TRAILER_BYTES,
+        _to_size,
+        "largest trailer section of a chunked body, 431 past it (rarely used)",
     )
     max_drain_bytes: int = _setting(
         65536,

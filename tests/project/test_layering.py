@@ -40,11 +40,12 @@ WSGIKIT_FORBIDDEN = {
                              "wsgikit.handlers", "wsgikit.simple_server"),
 }
 WSGIKIT_ALLOWED_ACROSS = {"wsgikit.conformance.pep3333"}
-# The leaves every layer may read: they import no subpackage, except the HTTP grammar and
-# rule sets (hop-by-hop names, the token grammar...), which live once, in the lowest layer.
+# The leaves every layer may read: they import no subpackage, except the HTTP grammar, rule
+# sets and default limits, which live once, in the lowest layer (http11) that needs them.
 WSGIKIT_LEAVES = ("wsgikit/config.py", "wsgikit/errors.py", "wsgikit/types.py",
                   "wsgikit/util.py", "wsgikit/headers.py", "wsgikit/build_info.py")
-WSGIKIT_GRAMMAR = "wsgikit.http11.grammar"
+#: The data modules of http11 the leaves may read (they import nothing from wsgikit).
+WSGIKIT_LEAF_DATA = ("wsgikit.http11.grammar", "wsgikit.http11.limits")
 # The sans-IO protocol core: standard library only, and nothing that does I/O or threads.
 HTTP11_FORBIDDEN = {"socket", "ssl", "selectors", "threading", "asyncio", "select", "os"}
 
@@ -103,9 +104,9 @@ def _wrong_direction(rel: str, name: str) -> list[str]:
         if rel.startswith(folder):
             return [f"{folder.rstrip('/')} must not import {name}"
                     for prefix in forbidden if _within(name, prefix)][:1]
-    if rel == "wsgikit/http11/grammar.py":
+    if rel.removesuffix(".py").replace("/", ".") in WSGIKIT_LEAF_DATA:
         return [f"{rel} is what the leaves import and must not import {name}"]
-    if rel in WSGIKIT_LEAVES and name != WSGIKIT_GRAMMAR and any(
+    if rel in WSGIKIT_LEAVES and name not in WSGIKIT_LEAF_DATA and any(
         _within(name, f"wsgikit.{sub}") for sub in ("server", "ops", "conformance", "http11")
     ):
         return [f"{rel} is a leaf and must not import {name}"]

@@ -8,6 +8,7 @@ from the one definition, and a façade name that is not the engine's object.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 from pathlib import Path
@@ -220,3 +221,58 @@ def test_validate_is_a_face_over_the_engine() -> None:
             continue
         assert home.startswith("wsgikit.conformance."), (name, home)
         assert obj is getattr(importlib.import_module(home), name), name
+
+
+# --- default request limits: numbers, so identity cannot tell a copy (100 is 100): read the source
+LIMIT_USERS = ("wsgikit/http11/parser.py", "wsgikit/config.py")
+
+
+def _limit_names() -> set[str]:
+    from wsgikit.http11 import limits
+
+    return {name for name in vars(limits) if name.startswith("MAX_")}
+
+
+def _is_reference(node: ast.expr, name: str) -> bool:
+    return (isinstance(node, ast.Name) and node.id == name) or (
+        isinstance(node, ast.Attribute) and node.attr == name
+    )
+
+
+def _limit_defaults(source: str) -> dict[str, bool]:
+    """{setting: its default refers to wsgikit.http11.limits} for every limit setting in a file."""
+    names = _limit_names()
+    found: dict[str, bool] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+            for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults):
+                if arg.arg.upper() in names and default is not None:
+                    found[arg.arg] = _is_reference(default, arg.arg.upper())
+        elif (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+              and node.target.id.upper() in names and isinstance(node.value, ast.Call)):
+            found[node.target.id] = _is_reference(node.value.args[0], node.target.id.upper())
+    return found
+
+
+@pytest.mark.parametrize("path", LIMIT_USERS)
+def test_limit_defaults_come_from_http11_limits(path: str) -> None:
+    found = _limit_defaults((ROOT / path).read_text(encoding="utf-8"))
+    assert sorted(found) == sorted(name.lower() for name in _limit_names())
+    assert [name for name, ok in found.items() if not ok] == []
+
+
+def test_a_limit_written_as_a_number_is_caught() -> None:
+    source = (
+        "class C:\n    max_header_count: int = _setting(100, _to_int, 'x')\n"
+        "    max_body_bytes: int = _setting(MAX_BODY_BYTES, _to_size, 'y')\n"
+    )
+    assert _limit_defaults(source) == {"max_header_count": False, "max_body_bytes": True}
+
+
+def test_the_parser_and_the_config_default_to_the_same_limits() -> None:
+    from wsgikit.config import ServerConfig
+    from wsgikit.http11 import RequestParser
+
+    parser, config = RequestParser(), ServerConfig()
+    for name in sorted(_limit_names()):
+        assert getattr(parser, name.lower()) == getattr(config, name.lower()), name
