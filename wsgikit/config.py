@@ -35,6 +35,11 @@ ENV_PREFIX = "WSGIKIT_"
 RELOADER_CHILD_ENV = ENV_PREFIX + "RELOADER_CHILD"
 
 
+#: Apache's "combined" access-log format, the default of ``access_log_format`` (and
+#: ``wsgikit.server.accesslog.COMBINED``, which is this very string).
+COMBINED_LOG_FORMAT = '%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"'
+
+
 class ConfigError(ValueError):
     """A setting is missing, malformed or inconsistent with another; the message names it."""
 
@@ -402,7 +407,7 @@ class ServerConfig:
         None, _to_optional_str, "access log: a path, or - for stderr (off by default)"
     )
     access_log_format: str = _setting(
-        '%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"',
+        COMBINED_LOG_FORMAT,
         _to_str,
         "Apache/gunicorn-style format (combined by default)",
     )

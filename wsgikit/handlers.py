@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Optional
 
 from wsgikit.headers import HeaderError, Headers, HeaderTypeError, check_header_value
-from wsgikit.http11.grammar import DAY_NAMES, MONTH_NAMES
+from wsgikit.http11.grammar import DAY_NAMES, MONTH_NAMES, is_digits
 from wsgikit.util import FileWrapper, guess_scheme, is_hop_by_hop
 
 __all__ = [
@@ -272,7 +272,7 @@ class BaseHandler:
         """
         if len(status) < 4:
             raise AssertionError("Status must be at least 4 characters")
-        if not status[:3].isdigit() or not status[:3].isascii():
+        if not is_digits(status[:3]):
             raise AssertionError("Status message must begin w/3-digit code")
         if status[3] != " ":
             raise AssertionError("Status message must have a space after code")

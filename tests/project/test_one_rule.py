@@ -74,7 +74,21 @@ RULES: dict[str, tuple[tuple[str, str], list[tuple[str, str]]]] = {
         [
             ("wsgikit.http11._head", "DIGITS_RE"),
             ("wsgikit.simple_server", "DIGITS_RE"),
-            ("wsgikit.conformance.environ_checks", "DIGITS_RE"),
+        ],
+    ),
+    "1*DIGIT (predicate)": (
+        ("wsgikit.http11.grammar", "is_digits"),
+        [
+            ("wsgikit.http11.writer", "is_digits"),
+            ("wsgikit.handlers", "is_digits"),
+            ("wsgikit.server.forwarded", "is_digits"),
+            ("wsgikit.server.accesslog", "is_digits"),
+            ("wsgikit.server.proxy_protocol", "is_digits"),
+            ("wsgikit.ops.checker", "is_digits"),
+            ("wsgikit.conformance.environ_checks", "is_digits"),
+            ("wsgikit.conformance.response_checks", "is_digits"),
+            ("wsgikit.conformance.exchange", "is_digits"),
+            ("wsgikit.conformance.engine", "is_digits"),
         ],
     ),
     "field-value characters": (
@@ -88,6 +102,10 @@ RULES: dict[str, tuple[tuple[str, str], list[tuple[str, str]]]] = {
     "a control character in a field value": (
         ("wsgikit.http11.grammar", "FIELD_CONTROL_RE"),
         [("wsgikit.conformance.response_checks", "FIELD_CONTROL_RE")],
+    ),
+    "the combined access-log format": (
+        ("wsgikit.config", "COMBINED_LOG_FORMAT"),
+        [("wsgikit.server.accesslog", "COMBINED")],
     ),
     "IMF-fixdate day names": (
         ("wsgikit.http11.grammar", "DAY_NAMES"),
@@ -179,6 +197,9 @@ SIGNATURES = {
     "the tchar set": re.compile(r"\^_`\|~"),
     "IMF-fixdate names": re.compile(r'"Mon", "Tue", "Wed"'),
     "the latin-1 control range": re.compile(r"\\x00-\\x08\\x0a-\\x1f"),
+    "1*DIGIT spelled out": re.compile(
+        r"isascii\(\) and [\w.\[\]:]*isdigit\(\)|isdigit\(\) or not [\w.\[\]:]*isascii"
+    ),
 }
 SIGNATURE_HOME = "wsgikit/http11/grammar.py"
 
@@ -267,6 +288,13 @@ def test_a_limit_written_as_a_number_is_caught() -> None:
         "    max_body_bytes: int = _setting(MAX_BODY_BYTES, _to_size, 'y')\n"
     )
     assert _limit_defaults(source) == {"max_header_count": False, "max_body_bytes": True}
+
+
+def test_the_access_log_format_default_is_the_combined_format() -> None:
+    from wsgikit.config import ServerConfig
+    from wsgikit.server import accesslog
+
+    assert ServerConfig().access_log_format is accesslog.FORMATS["combined"]
 
 
 def test_the_parser_and_the_config_default_to_the_same_limits() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from wsgikit.conformance.environ_checks import environ_problems, is_digits
+from wsgikit.conformance.environ_checks import environ_problems
 from wsgikit.conformance.exchange import Exchange
 from wsgikit.conformance.findings import MODES, Finding, Problem, Reporter
 from wsgikit.conformance.iterable import IteratorWrapper, file_wrapper_guard
@@ -19,6 +19,7 @@ from wsgikit.conformance.response_checks import (
     status_problems,
 )
 from wsgikit.conformance.streams import ErrorWrapper, InputWrapper, WriteWrapper
+from wsgikit.http11.grammar import is_digits
 
 __all__ = ["Validator", "validator"]
 

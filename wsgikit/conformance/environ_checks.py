@@ -11,14 +11,9 @@ from typing import Any
 
 from wsgikit.conformance import pep3333
 from wsgikit.conformance.findings import Problem
-from wsgikit.http11.grammar import DIGITS_RE
+from wsgikit.http11.grammar import is_digits
 
-__all__ = ["environ_problems", "input_problems", "errors_problems", "is_digits"]
-
-
-def is_digits(value: str) -> bool:
-    """True if ``value`` is 1*DIGIT (a Content-Length, a port): ASCII digits only."""
-    return DIGITS_RE.fullmatch(value) is not None
+__all__ = ["environ_problems", "input_problems", "errors_problems"]
 
 
 def environ_problems(environ: Any, *, wsgiref: bool = False) -> list[Problem]:

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from wsgikit.conformance import pep3333
-from wsgikit.conformance.environ_checks import is_digits
 from wsgikit.conformance.findings import Problem, Reporter
+from wsgikit.http11.grammar import is_digits
 
 __all__ = ["Exchange"]
 

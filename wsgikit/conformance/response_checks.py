@@ -10,9 +10,8 @@ import re
 from typing import Any, Optional
 
 from wsgikit.conformance import pep3333
-from wsgikit.conformance.environ_checks import is_digits
 from wsgikit.conformance.findings import Problem
-from wsgikit.http11.grammar import FIELD_CONTROL_RE
+from wsgikit.http11.grammar import FIELD_CONTROL_RE, is_digits
 
 __all__ = ["status_problems", "headers_problems", "no_body_header_problems",
            "exc_info_problems", "result_problems"]  # fmt: skip

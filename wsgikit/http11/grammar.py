@@ -98,6 +98,12 @@ HOST_RE: Final = re.compile(
 #: Content-Length = 1*DIGIT (one value per field line; a comma list is refused).
 DIGITS_RE: Final = re.compile(r"[0-9]+")
 
+
+def is_digits(value: str) -> bool:
+    """True if ``value`` is 1*DIGIT: ASCII digits only (``isdigit()`` alone takes any script's)."""
+    return value.isascii() and value.isdigit()
+
+
 # --- RFC 9112 §7.1 chunked transfer coding (bytes) -----------------------------------------------
 #: chunk-size = 1*HEXDIG (bounded to 16 digits here: enough for any size a limit allows);
 #: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (§7.1.1);

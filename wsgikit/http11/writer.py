@@ -23,6 +23,7 @@ from wsgikit.http11.grammar import (
     NO_BODY_STATUSES,
     TCHAR,
     TOKEN_RE,
+    is_digits,
 )
 
 __all__ = [
@@ -253,8 +254,7 @@ class ResponseWriter:
                     if lname == "content-length":
                         if content_length is not None and value != content_length:
                             raise ResponseError("several different Content-Length headers")
-                        # 1*DIGIT: isdigit() alone would accept other scripts' digits
-                        if not (value.isascii() and value.isdigit()):
+                        if not is_digits(value):
                             raise ResponseError(f"invalid Content-Length {value!r}")
                         if content_length is not None:
                             continue  # an identical repeat: send it once

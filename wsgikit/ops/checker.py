@@ -26,6 +26,7 @@ from wsgikit.conformance.findings import Finding
 from wsgikit.conformance.pep3333 import INFO, Rule
 from wsgikit.http11 import NEED_DATA, BodyChunk, EndOfMessage, RequestHead, RequestParser
 from wsgikit.http11.errors import ProtocolError
+from wsgikit.http11.grammar import is_digits
 from wsgikit.server.environ import base_environ, build_environ
 
 __all__ = [
@@ -184,7 +185,7 @@ class ProbeResult:
     def code(self) -> Optional[int]:
         """The status code, or None if the app never called ``start_response``."""
         head = (self.status or "")[:3]
-        return int(head) if head.isdigit() else None
+        return int(head) if is_digits(head) else None
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
+from wsgikit.config import COMBINED_LOG_FORMAT
+from wsgikit.http11.grammar import is_digits
+
 COMMON = '%h %l %u %t "%r" %s %b'
-COMBINED = '%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"'
+COMBINED = COMBINED_LOG_FORMAT  # the setting's default: one string
 #: Named formats accepted wherever a format string is.
 FORMATS = {"common": COMMON, "combined": COMBINED}
 
@@ -114,7 +117,7 @@ def record_from_environ(
         path=str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")),
         query=str(environ.get("QUERY_STRING", "")),
         protocol=str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")),
-        status=int(code) if code.isascii() and code.isdigit() else 0,
+        status=int(code) if is_digits(code) else 0,
         response_bytes=response_bytes,
         duration=elapsed,
         time=datetime.fromtimestamp(time.time() - elapsed, timezone.utc).astimezone(),

@@ -18,6 +18,7 @@ from typing import Any, Optional, Union
 from urllib.parse import unquote_to_bytes
 
 from wsgikit.http11.grammar import TCHARS as _TOKEN_CHARS
+from wsgikit.http11.grammar import is_digits
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -82,12 +83,12 @@ def parse_address(value: str) -> Optional[IPAddress]:
         if end < 0:
             return None
         rest = value[end + 1 :]
-        if rest and not (rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit()):
+        if rest and not (rest.startswith(":") and is_digits(rest[1:])):
             return None
         value = value[1:end]
     elif value.count(":") == 1:
         value, _, port = value.partition(":")
-        if not (port.isascii() and port.isdigit()):
+        if not is_digits(port):
             return None
     try:
         address = ipaddress.ip_address(value)
@@ -184,7 +185,7 @@ def valid_host(value: str) -> bool:
 
 
 def _valid_port(value: str) -> bool:
-    return value.isascii() and value.isdigit() and len(value) <= 5 and 0 < int(value) < 65536
+    return is_digits(value) and len(value) <= 5 and 0 < int(value) < 65536
 
 
 def _prefix_to_script_name(value: str) -> Optional[str]:
@@ -409,6 +410,6 @@ def _split_host(host: str) -> tuple[str, Optional[str]]:
         rest = host[end + 1 :]
         return host[1:end], (rest[1:] if rest.startswith(":") else None)
     name, sep, port = host.rpartition(":")
-    if sep and port.isascii() and port.isdigit():
+    if sep and is_digits(port):
         return name, port
     return host, None
