@@ -65,9 +65,18 @@ RULES: dict[str, tuple[tuple[str, str], list[tuple[str, str]]]] = {
     "statuses without a body": (
         ("wsgikit.http11.grammar", "NO_BODY_STATUSES"),
         [
-            ("wsgikit.http11.writer", "NO_BODY_STATUSES"),
             ("wsgikit.conformance.pep3333", "NO_BODY_STATUSES"),
         ],
+    ),
+    "responses without content (1xx, 204, 304)": (
+        ("wsgikit.http11.grammar", "has_no_content"),
+        [("wsgikit.http11.writer", "has_no_content"),
+         ("wsgikit.conformance.exchange", "has_no_content")],
+    ),
+    "no Content-Length on 1xx and 204": (
+        ("wsgikit.http11.grammar", "forbids_content_length"),
+        [("wsgikit.http11.writer", "forbids_content_length"),
+         ("wsgikit.conformance.response_checks", "forbids_content_length")],
     ),
     "1*DIGIT (Content-Length, ports)": (
         ("wsgikit.http11.grammar", "DIGITS_RE"),

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from wsgikit.conformance import pep3333
 from wsgikit.conformance.findings import Problem, Reporter
-from wsgikit.http11.grammar import is_digits
+from wsgikit.http11.grammar import has_no_content, is_digits
 
 __all__ = ["Exchange"]
 
@@ -53,7 +52,7 @@ class Exchange:
         self.body += size
         self.headers_sent = True
         code = self.code or 200
-        if 100 <= code < 200 or code in pep3333.NO_BODY_STATUSES:
+        if code >= 100 and has_no_content(code):  # below 100 is A307's, not this
             self.report(Problem("A412", f"{size} body bytes on a {code} response"), where)
         if self.method == "HEAD":
             self.report(Problem("A414", f"{size} body bytes for a HEAD request"), where)
@@ -80,7 +79,7 @@ class Exchange:
         if not self.started:
             return
         code = self.code or 200
-        bodiless = self.method == "HEAD" or code < 200 or code in pep3333.NO_BODY_STATUSES
+        bodiless = self.method == "HEAD" or has_no_content(code)
         short = self.response_length is not None and self.body < self.response_length
         if self.exhausted and short and not bodiless:
             self.report(

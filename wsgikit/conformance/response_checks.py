@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from wsgikit.conformance import pep3333
 from wsgikit.conformance.findings import Problem
-from wsgikit.http11.grammar import FIELD_CONTROL_RE, is_digits
+from wsgikit.http11.grammar import FIELD_CONTROL_RE, forbids_content_length, is_digits
 
 __all__ = ["status_problems", "headers_problems", "no_body_header_problems",
            "exc_info_problems", "result_problems"]  # fmt: skip
@@ -181,7 +181,7 @@ def no_body_header_problems(
             out.append(Problem("A322", f"{name} {value!r} on a 304 response"))
         # RFC 9110 §8.6: never on 1xx/204; a 304 may carry the 200's length. "0" is tolerated:
         # it cannot mislead a client (RFC 9112 §6.3 reads no body on 1xx/204 whatever it says).
-        if lower == "content-length" and (code < 200 or code == 204) and value.strip() != "0":
+        if lower == "content-length" and forbids_content_length(code) and value.strip() != "0":
             out.append(Problem("A413", f"Content-Length {value} on a {code} response"))
     return out
 

@@ -149,6 +149,18 @@ WSGIREF_HOP_BY_HOP: Final = HOP_BY_HOP - {"trailer", "proxy-connection"}
 #: checked by range (``code < 200``).
 NO_BODY_STATUSES: Final = frozenset({204, 304})
 
+
+def has_no_content(status_code: int) -> bool:
+    """True for 1xx, 204 and 304: a response that never has content (RFC 9110 §6.4.1)."""
+    return status_code < 200 or status_code in NO_BODY_STATUSES
+
+
+def forbids_content_length(status_code: int) -> bool:
+    """True for 1xx and 204, where Content-Length must not be sent (RFC 9110 §8.6); a 304 may
+    carry the length the 200 would have had."""
+    return status_code < 200 or status_code == 204
+
+
 #: The methods RFC 9110 §9 defines, and PATCH (RFC 5789). Others are legal tokens, only rarer.
 METHODS: Final = frozenset({
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",

@@ -20,9 +20,10 @@ from wsgikit.http11.grammar import (
     FIELD_CHARS,
     HOP_BY_HOP,
     MONTH_NAMES,
-    NO_BODY_STATUSES,
     TCHAR,
     TOKEN_RE,
+    forbids_content_length,
+    has_no_content,
     is_digits,
 )
 
@@ -103,7 +104,7 @@ def _framing(
     request_method: str, http_version: str, status_code: int, has_content_length: bool
 ) -> str:
     """``response_framing`` with positional arguments (the writer calls it per response)."""
-    if request_method == "HEAD" or status_code < 200 or status_code in NO_BODY_STATUSES:
+    if request_method == "HEAD" or has_no_content(status_code):
         return "none"
     if has_content_length:
         return "length"
@@ -259,7 +260,7 @@ class ResponseWriter:
                         if content_length is not None:
                             continue  # an identical repeat: send it once
                         content_length = value
-                        if code < 200 or code == 204:
+                        if forbids_content_length(code):
                             continue  # RFC 9110 §8.6: never on 1xx or 204
                     elif lname == "date":
                         has_date = True
