@@ -58,6 +58,14 @@ RULES: dict[str, tuple[tuple[str, str], list[tuple[str, str]]]] = {
         ("wsgikit.conformance.pep3333", "REQUIRED_KEYS"),
         [("wsgikit.server.environ", "REQUIRED_KEYS")],
     ),
+    "header name -> CGI environ key": (
+        ("wsgikit.server.environ", "cgi_key"),
+        [("wsgikit.server.accesslog", "cgi_key"), ("wsgikit.server.forwarded", "environ_key")],
+    ),
+    "HTTP_CONTENT_TYPE/LENGTH -> CONTENT_TYPE/LENGTH": (
+        ("wsgikit.conformance.pep3333", "FORBIDDEN_KEYS"),
+        [("wsgikit.server.environ", "FORBIDDEN_KEYS")],
+    ),
     "common methods": (
         ("wsgikit.http11.grammar", "METHODS"),
         [("wsgikit.conformance.pep3333", "KNOWN_METHODS")],

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from wsgikit.config import COMBINED_LOG_FORMAT
 from wsgikit.http11.grammar import is_digits
+from wsgikit.server.environ import cgi_key
 
 COMMON = '%h %l %u %t "%r" %s %b'
 COMBINED = COMBINED_LOG_FORMAT  # the setting's default: one string
@@ -83,10 +84,7 @@ class AccessRecord:
         return f"{self.method} {self.target} {self.protocol}"
 
     def request_header(self, name: str) -> Optional[str]:
-        key = "HTTP_" + name.upper().replace("-", "_")
-        if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-            key = key[5:]
-        return self.request_headers.get(key)
+        return self.request_headers.get(cgi_key(name))
 
     def response_header(self, name: str) -> Optional[str]:
         lname = name.lower()

@@ -19,6 +19,7 @@ from urllib.parse import unquote_to_bytes
 
 from wsgikit.http11.grammar import TCHARS as _TOKEN_CHARS
 from wsgikit.http11.grammar import is_digits
+from wsgikit.server.environ import cgi_key as environ_key
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -50,11 +51,6 @@ _PREFIX_RE = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*\Z")
 
 class ForwardedError(ValueError):
     """A forwarding header that does not follow its grammar."""
-
-
-def environ_key(header: str) -> str:
-    """``x-forwarded-for`` -> ``HTTP_X_FORWARDED_FOR``."""
-    return "HTTP_" + header.upper().replace("-", "_")
 
 
 def parse_networks(specs: Iterable[str]) -> tuple[IPNetwork, ...]:
