@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from wsgikit.http11.grammar import MAX_PORT
 from wsgikit.http11.limits import (
     MAX_BODY_BYTES,
     MAX_CHUNK_EXT_BYTES,
@@ -204,7 +205,7 @@ def parse_bind(text: str) -> BindSpec:
             ipaddress.IPv6Address(host.split("%", 1)[0])
         except ValueError:
             raise ValueError(f"bind {text!r}: {host!r} is not an IPv6 address") from None
-    return BindSpec("tcp", host=host, port=_check_range("port", port, 0, 65535))
+    return BindSpec("tcp", host=host, port=_check_range("port", port, 0, MAX_PORT))
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> int:
@@ -501,7 +502,7 @@ class ServerConfig:
         if self.request_warn_after is not None and self.request_warn_after <= 0:
             raise ConfigError("request_warn_after must be positive")
         try:
-            _check_range("port", self.port, 0, 65535)
+            _check_range("port", self.port, 0, MAX_PORT)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if self.max_field_bytes > self.max_header_bytes:

@@ -66,6 +66,12 @@ RULES: dict[str, tuple[tuple[str, str], list[tuple[str, str]]]] = {
         ("wsgikit.conformance.pep3333", "FORBIDDEN_KEYS"),
         [("wsgikit.server.environ", "FORBIDDEN_KEYS")],
     ),
+    "the highest port number (an int past the small-int cache: a copy is another object)": (
+        ("wsgikit.http11.grammar", "MAX_PORT"),
+        [("wsgikit.config", "MAX_PORT"), ("wsgikit.server.proxy_protocol", "MAX_PORT"),
+         ("wsgikit.server.forwarded", "MAX_PORT"),
+         ("wsgikit.conformance.environ_checks", "MAX_PORT")],
+    ),
     "common methods": (
         ("wsgikit.http11.grammar", "METHODS"),
         [("wsgikit.conformance.pep3333", "KNOWN_METHODS")],

@@ -11,7 +11,7 @@ from typing import Any
 
 from wsgikit.conformance import pep3333
 from wsgikit.conformance.findings import Problem
-from wsgikit.http11.grammar import is_digits
+from wsgikit.http11.grammar import MAX_PORT, is_digits
 
 __all__ = ["environ_problems", "input_problems", "errors_problems"]
 
@@ -170,7 +170,7 @@ def environ_problems(environ: Any, *, wsgiref: bool = False) -> list[Problem]:
     elif type(script) is str and len(script) > 1 and script.endswith("/"):
         out.append(Problem("S125", f"SCRIPT_NAME={script!r} ends with '/'"))
     port = environ.get("SERVER_PORT")
-    if type(port) is str and port and not (is_digits(port) and int(port) <= 65535):
+    if type(port) is str and port and not (is_digits(port) and int(port) <= MAX_PORT):
         out.append(Problem("S116", f"SERVER_PORT={port!r} is not a port number"))
     protocol = environ.get("SERVER_PROTOCOL")
     if type(protocol) is str and not re.fullmatch(r"HTTP/\d(\.\d)?|INCLUDED", protocol):

@@ -94,6 +94,10 @@ HOST_RE: Final = re.compile(
     r"(?:\[[0-9A-Za-z:.\-_~%!$&'()*+,;=]+\]|[0-9A-Za-z.\-_~%!$&'()*+,;=]*)(?::[0-9]*)?"
 )
 
+# --- RFC 3986 §3.2.3 port ----------------------------------------------------------------------
+#: port = *DIGIT; TCP and UDP ports are 16-bit (RFC 9293 §3.1), so a port number is 0..MAX_PORT.
+MAX_PORT: Final = 65535
+
 # --- RFC 9110 §8.6 Content-Length ----------------------------------------------------------------
 #: Content-Length = 1*DIGIT (one value per field line; a comma list is refused).
 DIGITS_RE: Final = re.compile(r"[0-9]+")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 from urllib.parse import unquote_to_bytes
 
+from wsgikit.http11.grammar import MAX_PORT, is_digits
 from wsgikit.http11.grammar import TCHARS as _TOKEN_CHARS
-from wsgikit.http11.grammar import is_digits
 from wsgikit.server.environ import cgi_key as environ_key
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -181,7 +181,7 @@ def valid_host(value: str) -> bool:
 
 
 def _valid_port(value: str) -> bool:
-    return is_digits(value) and len(value) <= 5 and 0 < int(value) < 65536
+    return is_digits(value) and len(value) <= 5 and 0 < int(value) <= MAX_PORT
 
 
 def _prefix_to_script_name(value: str) -> Optional[str]:
