@@ -16,6 +16,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from wsgikit.http11.grammar import MAX_PORT
+from wsgikit.http11.limits import (
+    MAX_BODY_BYTES,
+    MAX_CHUNK_EXT_BYTES,
+    MAX_FIELD_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    MAX_REQUEST_LINE,
+    MAX_TRAILER_BYTES,
+)
+
 __all__ = [
     "ConfigError", "ServerConfig", "BindSpec", "parse_bind", "settings_table", "settings_rst",
 ]
@@ -23,6 +34,11 @@ __all__ = [
 ENV_PREFIX = "WSGIKIT_"
 #: Set in the child process that ``--reload`` runs (it serves; the parent watches files).
 RELOADER_CHILD_ENV = ENV_PREFIX + "RELOADER_CHILD"
+
+
+#: Apache's "combined" access-log format, the default of ``access_log_format`` (and
+#: ``wsgikit.server.accesslog.COMBINED``, which is this very string).
+COMBINED_LOG_FORMAT = '%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"'
 
 
 class ConfigError(ValueError):
@@ -189,7 +205,7 @@ def parse_bind(text: str) -> BindSpec:
             ipaddress.IPv6Address(host.split("%", 1)[0])
         except ValueError:
             raise ValueError(f"bind {text!r}: {host!r} is not an IPv6 address") from None
-    return BindSpec("tcp", host=host, port=_check_range("port", port, 0, 65535))
+    return BindSpec("tcp", host=host, port=_check_range("port", port, 0, MAX_PORT))
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> int:
@@ -251,23 +267,39 @@ class ServerConfig:
 
     # Request limits (RFC 9112 recommends at least 8000 octets for the request line).
     max_request_line: int = _setting(
-        8190, _to_size, "longest request line, 414 past it (Apache's and nginx's 8 KiB)"
+        MAX_REQUEST_LINE,
+        _to_size,
+        "longest request line, 414 past it (Apache's and nginx's 8 KiB)",
     )
-    max_header_count: int = _setting(100, _to_int, "most header fields, 431 past it (gunicorn)")
+    max_header_count: int = _setting(
+        MAX_HEADER_COUNT,
+        _to_int,
+        "most header fields, 431 past it (gunicorn)",
+    )
     max_field_bytes: int = _setting(
-        8190, _to_size, "longest single header field, 431 past it (gunicorn's limit)"
+        MAX_FIELD_BYTES,
+        _to_size,
+        "longest single header field, 431 past it (gunicorn's limit)",
     )
     max_header_bytes: int = _setting(
-        65536, _to_size, "largest request head in all, 431 past it"
+        MAX_HEADER_BYTES,
+        _to_size,
+        "largest request head in all, 431 past it",
     )
     max_body_bytes: int = _setting(
-        1024**3, _to_size, "largest request body, 413 past it (waitress's 1 GiB)"
+        MAX_BODY_BYTES,
+        _to_size,
+        "largest request body, 413 past it (waitress's 1 GiB)",
     )
     max_chunk_ext_bytes: int = _setting(
-        4096, _to_size, "longest chunk extension, 400 past it (CVE-2023-46136-style abuse)"
+        MAX_CHUNK_EXT_BYTES,
+        _to_size,
+        "longest chunk extension, 400 past it (CVE-2023-46136-style abuse)",
     )
     max_trailer_bytes: int = _setting(
-        8192, _to_size, "largest trailer section of a chunked body, 431 past it (rarely used)"
+        MAX_TRAILER_BYTES,
+        _to_size,
+        "largest trailer section of a chunked body, 431 past it (rarely used)",
     )
     max_drain_bytes: int = _setting(
         65536,
@@ -376,7 +408,7 @@ class ServerConfig:
         None, _to_optional_str, "access log: a path, or - for stderr (off by default)"
     )
     access_log_format: str = _setting(
-        '%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"',
+        COMBINED_LOG_FORMAT,
         _to_str,
         "Apache/gunicorn-style format (combined by default)",
     )
@@ -470,7 +502,7 @@ class ServerConfig:
         if self.request_warn_after is not None and self.request_warn_after <= 0:
             raise ConfigError("request_warn_after must be positive")
         try:
-            _check_range("port", self.port, 0, 65535)
+            _check_range("port", self.port, 0, MAX_PORT)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if self.max_field_bytes > self.max_header_bytes:

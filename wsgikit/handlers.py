@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Optional
 
 from wsgikit.headers import HeaderError, Headers, HeaderTypeError, check_header_value
+from wsgikit.http11.grammar import DAY_NAMES, MONTH_NAMES, is_digits
 from wsgikit.util import FileWrapper, guess_scheme, is_hop_by_hop
 
 __all__ = [
@@ -40,12 +41,6 @@ __all__ = [
     "IISCGIHandler",
     "read_environ",
 ]
-
-# Weekday and month names for HTTP date/time formatting; always English.
-_weekdayname = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-_monthname = [None, "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]  # fmt: skip
-
 
 class StartResponseError(ValueError, AssertionError):
     """A status or header ``start_response`` must refuse (hop-by-hop header, control chars).
@@ -58,7 +53,7 @@ def format_date_time(timestamp: float) -> str:
     """Format a POSIX timestamp as an RFC 9110 IMF-fixdate."""
     year, month, day, hh, mm, ss, wd, _y, _z = time.gmtime(timestamp)
     return (
-        f"{_weekdayname[wd]}, {day:02d} {_monthname[month]:>3} {year:4d} "
+        f"{DAY_NAMES[wd]}, {day:02d} {MONTH_NAMES[month - 1]} {year:4d} "
         f"{hh:02d}:{mm:02d}:{ss:02d} GMT"
     )
 
@@ -277,7 +272,7 @@ class BaseHandler:
         """
         if len(status) < 4:
             raise AssertionError("Status must be at least 4 characters")
-        if not status[:3].isdigit() or not status[:3].isascii():
+        if not is_digits(status[:3]):
             raise AssertionError("Status message must begin w/3-digit code")
         if status[3] != " ":
             raise AssertionError("Status message must have a space after code")

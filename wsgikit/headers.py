@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 from typing import Optional, overload
 
+from wsgikit.http11.grammar import NOT_FIELD_CHAR_RE, TOKEN_RE
+
 __all__ = ["Headers", "HeaderError", "HeaderTypeError", "check_header_name", "check_header_value"]
 
 # `special' characters in parameters, the existence of which force quoting of the value.
 tspecials = re.compile(r'[ \(\)<>@,;:\\"/\[\]\?=]')
 
-# RFC 9110 5.6.2: token = 1*tchar
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-# RFC 9110 5.5: field-value is VCHAR / obs-text / SP / HTAB; CTLs other than HTAB are invalid.
-_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+# Names are RFC 9110 §5.6.2 tokens (TOKEN_RE); a value holds only §5.5 field characters
+# (NOT_FIELD_CHAR_RE finds a CTL other than HTAB, DEL, or a non-latin-1 character).
 
 
 class HeaderError(ValueError, AssertionError):
@@ -45,7 +45,7 @@ def _require_str(value: object, title: str = "Header names/values") -> str:
 def check_header_name(name: object) -> str:
     """Return ``name`` if it is a ``str`` and an RFC 9110 token, else raise."""
     name = _require_str(name, "Header name")
-    if not _TOKEN.match(name):
+    if not TOKEN_RE.fullmatch(name):
         raise HeaderError(f"Header name {name!r} is not an RFC 9110 token")
     return name
 
@@ -53,7 +53,7 @@ def check_header_name(name: object) -> str:
 def check_header_value(value: object, name: str = "") -> str:
     """Return ``value`` if it is a ``str`` safe to send (no CR/LF/NUL/CTL, latin-1), else raise."""
     value = _require_str(value, "Header value")
-    bad = _BAD_VALUE_CHAR.search(value)
+    bad = NOT_FIELD_CHAR_RE.search(value)
     if bad is not None:
         what = "a control character" if bad.group() <= "\x7f" else "a non-latin-1 character"
         raise HeaderError(

@@ -20,7 +20,6 @@ after 60 s; and the per-request environ does not contain the server's ``os.envir
 
 from __future__ import annotations
 
-import re
 import socket
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import Any, Optional
 
 from wsgikit.config import ServerConfig
 from wsgikit.handlers import SimpleHandler
+from wsgikit.http11.grammar import DIGITS_RE
 from wsgikit.server import ResponseRecord, Server
 from wsgikit.server.accesslog import escape
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -46,7 +46,6 @@ server_version = "WSGIServer/" + __version__
 sys_version = python_implementation() + "/" + sys.version.split()[0]
 software_version = server_version + " " + sys_version
 
-_CONTENT_LENGTH = re.compile(r"[0-9]+\Z")
 _MAX_REQUEST_LINE = 65536
 
 
@@ -204,7 +203,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             if "\r" in value or "\n" in value:
                 return 400, "Obsolete line folding is not accepted"
         lengths = self.headers.get_all("content-length") or []
-        if len(lengths) > 1 or (lengths and not _CONTENT_LENGTH.match(lengths[0].strip())):
+        if len(lengths) > 1 or (lengths and not DIGITS_RE.fullmatch(lengths[0].strip())):
             return 400, "Invalid Content-Length"
         if self.headers.get("transfer-encoding") is not None:
             return 501, "Transfer-Encoding is not supported by this server"

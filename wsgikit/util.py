@@ -15,6 +15,8 @@ from io import BytesIO, StringIO
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from wsgikit.http11.grammar import WSGIREF_HOP_BY_HOP
+
 __all__ = [
     "FileWrapper",
     "guess_scheme",
@@ -163,18 +165,9 @@ def setup_testing_defaults(environ: MutableMapping[str, Any]) -> None:
         environ.setdefault("SERVER_PORT", "443")
 
 
-HOP_BY_HOP_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+#: wsgiref's hop-by-hop names, exactly (CPython's test_wsgiref pins them); derived from the one
+#: set in :mod:`wsgikit.http11.grammar`, which servers and the validator use.
+HOP_BY_HOP_HEADERS = WSGIREF_HOP_BY_HOP
 
 
 def is_hop_by_hop(header_name: str) -> bool:

@@ -36,17 +36,20 @@ WSGIKIT_OPTIONAL = {
 WSGIKIT_FORBIDDEN = {
     "wsgikit/server/": ("wsgikit.ops", "wsgikit.conformance", "wsgikit.validate",
                         "wsgikit.handlers", "wsgikit.simple_server"),
-    "wsgikit/conformance/": ("wsgikit.server", "wsgikit.ops", "wsgikit.handlers",
-                             "wsgikit.simple_server"),
+    "wsgikit/conformance/": ("wsgikit.server", "wsgikit.ops", "wsgikit.validate",
+                             "wsgikit.handlers", "wsgikit.simple_server"),
     # the wsgiref twins are libraries: only the command line entry point runs ops
     "wsgikit/handlers.py": ("wsgikit.ops",),
     "wsgikit/simple_server.py": ("wsgikit.ops",),
     "wsgikit/validate.py": ("wsgikit.ops", "wsgikit.server"),
 }
 WSGIKIT_ALLOWED_ACROSS = {"wsgikit.conformance.pep3333"}
-# The leaves every layer may read: they import no subpackage.
+# The leaves every layer may read: they import no subpackage, except the HTTP grammar, rule
+# sets and default limits, which live once, in the lowest layer (http11) that needs them.
 WSGIKIT_LEAVES = ("wsgikit/config.py", "wsgikit/errors.py", "wsgikit/types.py",
                   "wsgikit/util.py", "wsgikit/headers.py", "wsgikit/build_info.py")
+#: The data modules of http11 the leaves may read (they import nothing from wsgikit).
+WSGIKIT_LEAF_DATA = ("wsgikit.http11.grammar", "wsgikit.http11.limits")
 # The sans-IO protocol core: standard library only, and nothing that does I/O or threads.
 HTTP11_FORBIDDEN = {"socket", "ssl", "selectors", "threading", "asyncio", "select", "os"}
 
@@ -105,7 +108,9 @@ def _wrong_direction(rel: str, name: str) -> list[str]:
         if rel.startswith(folder):
             return [f"{folder.rstrip('/')} must not import {name}"
                     for prefix in forbidden if _within(name, prefix)][:1]
-    if rel in WSGIKIT_LEAVES and any(
+    if rel.removesuffix(".py").replace("/", ".") in WSGIKIT_LEAF_DATA:
+        return [f"{rel} is what the leaves import and must not import {name}"]
+    if rel in WSGIKIT_LEAVES and name not in WSGIKIT_LEAF_DATA and any(
         _within(name, f"wsgikit.{sub}") for sub in ("server", "ops", "conformance", "http11")
     ):
         return [f"{rel} is a leaf and must not import {name}"]
@@ -148,10 +153,21 @@ def test_checker_catches_a_wrong_direction_inside_wsgikit(
     (tmp_path / "wsgikit" / "conformance" / "bad.py").write_text(
         "def f():\n    import wsgikit.server.environ\n"
     )
-    (tmp_path / "wsgikit" / "config.py").write_text("from wsgikit.server import tls\n")
+    (tmp_path / "wsgikit" / "config.py").write_text(
+        "from wsgikit.server import tls\nfrom wsgikit.http11.grammar import TOKEN_RE\n"
+        "from wsgikit.http11.parser import RequestParser\n"
+    )
+    (tmp_path / "wsgikit" / "http11").mkdir()
+    (tmp_path / "wsgikit" / "http11" / "grammar.py").write_text(
+        "from wsgikit.http11.errors import BadRequest\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert sorted(_violations("wsgikit")) == [
         "wsgikit/config.py:1: wsgikit/config.py is a leaf and must not import wsgikit.server",
+        "wsgikit/config.py:3: wsgikit/config.py is a leaf and must not import "
+        "wsgikit.http11.parser",
         "wsgikit/conformance/bad.py:2: wsgikit/conformance must not import wsgikit.server.environ",
+        "wsgikit/http11/grammar.py:1: wsgikit/http11/grammar.py is what the leaves import and "
+        "must not import wsgikit.http11.errors",
         "wsgikit/server/bad.py:1: wsgikit/server must not import wsgikit.ops",
     ]

@@ -2,15 +2,20 @@
 
 Each :class:`Rule` has a stable ID (``S...`` for what the server hands the application, ``A...``
 for what the application does), the PEP 3333 section (or RFC) it comes from, a level and a title.
-The tables below (required keys, key types, forbidden keys, hop-by-hop names...) are what
-:mod:`wsgikit.validate` checks against and what :mod:`wsgikit.server.environ` builds to.
+The tables below (required keys, key types, forbidden keys, hop-by-hop names...) are what the
+validation engine (:mod:`wsgikit.conformance`) checks against and what
+:mod:`wsgikit.server.environ` builds to.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final
+
+# The HTTP rules the server enforces too live in http11's grammar; re-exported here so the
+# validator reads every rule from this one table module.
+from wsgikit.http11.grammar import HOP_BY_HOP, NO_BODY_STATUSES, TOKEN_RE, is_token
+from wsgikit.http11.grammar import METHODS as KNOWN_METHODS
 
 __all__ = [
     "Rule", "RULES", "rule", "ERROR", "WARNING", "INFO",
@@ -195,36 +200,14 @@ FLAG_KEYS: Final = ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once")
 #: The old name of :data:`FLAG_KEYS` (they never had to be bools), kept for importers.
 BOOL_KEYS: Final = FLAG_KEYS
 
-#: Hop-by-hop header names (RFC 9110 §7.6.1 and RFC 2616 §13.5.1) an app must not send.
-HOP_BY_HOP: Final = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "proxy-connection",
-})  # fmt: skip
-
-#: Methods wsgiref.validate knows (others are legal; reported at INFO level only).
-KNOWN_METHODS: Final = frozenset({
-    "GET", "HEAD", "POST", "OPTIONS", "PATCH", "PUT", "DELETE", "TRACE", "CONNECT",
-})  # fmt: skip
-
 INPUT_METHODS: Final = ("read", "readline", "readlines", "__iter__")
 ERRORS_METHODS: Final = ("flush", "write", "writelines")
-
-#: Statuses that never carry a body (RFC 9110 §6.4.1); 1xx are checked by range.
-NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 #: Representation metadata a 304 should not carry (RFC 9110 §15.4.5); Content-Length may be
 #: sent (§8.6) and Content-Type is checked for 204 and 304 alike.
 NOT_MODIFIED_FORBIDDEN: Final = frozenset({
     "content-encoding", "content-language", "content-range", "content-md5",
 })  # fmt: skip
-
-#: RFC 9110 §5.6.2 token.
-TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-def is_token(value: str) -> bool:
-    """True if ``value`` is an RFC 9110 token."""
-    return TOKEN_RE.fullmatch(value) is not None
 
 
 def is_native(value: object) -> bool:

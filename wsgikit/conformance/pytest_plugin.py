@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 import pytest
 
+from wsgikit.conformance.engine import Validator
+from wsgikit.conformance.findings import MODES, Finding
 from wsgikit.conformance.pep3333 import INFO
-from wsgikit.validate import MODES, Finding, Validator
 
 __all__ = ["WSGIValidatorFixture", "pytest_addoption", "wsgi_validator"]
 

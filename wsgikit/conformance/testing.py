@@ -9,8 +9,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from wsgikit.conformance.engine import Validator
+from wsgikit.conformance.findings import MODES, Finding
 from wsgikit.conformance.pep3333 import INFO
-from wsgikit.validate import MODES, Finding, Validator
 
 __all__ = ["TestApp", "make_test_app_class"]  # noqa: F822 (TestApp is built lazily)
 
@@ -27,7 +28,7 @@ def make_test_app_class() -> type:
         ) from exc
 
     class TestApp(webtest.TestApp):  # type: ignore[misc]
-        """A WebTest app whose every request runs through :class:`wsgikit.validate.Validator`.
+        """A WebTest app whose every request runs through the validator.
 
         ``validate="raise"`` (default) raises :class:`~wsgikit.validate.WSGIConformanceError`
         on the first error; ``"warn"`` warns; ``"report"`` only collects into ``findings``.

@@ -31,9 +31,9 @@ from wsgikit.http11.events import (
     Sentinel,
     Trailers,
 )
+from wsgikit.http11.grammar import HOP_BY_HOP
 from wsgikit.http11.parser import RequestParser
 from wsgikit.http11.writer import (
-    HOP_BY_HOP,
     ResponseWriter,
     continue_response,
     error_response,

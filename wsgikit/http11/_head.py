@@ -32,6 +32,7 @@ from wsgikit.http11.grammar import (
     HOST_RE,
     HTTP09_LINE_RE,
     HTTP2_PREFACE_LINE,
+    METHODS,
     REQUEST_LINE_RE,
     TOKEN_RE,
 )
@@ -92,9 +93,7 @@ FRAMING_FIELDS: Final = frozenset(
 
 
 #: The request-line fast path's methods (tokens, and not CONNECT) and versions (major 1).
-COMMON_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"}
-)
+COMMON_METHODS: Final = METHODS - {"CONNECT"}
 COMMON_VERSIONS: Final = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0"}
 
 

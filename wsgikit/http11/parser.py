@@ -70,6 +70,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+from wsgikit.http11 import limits
 from wsgikit.http11._head import (
     parse_head,
     parse_request_line,
@@ -186,13 +187,13 @@ class RequestParser:
     def __init__(
         self,
         *,
-        max_request_line: int = 8190,  # gunicorn/Apache: 8 KiB lines fit every real URL
-        max_header_count: int = 100,  # http.server, gunicorn, nginx: 100 fields
-        max_field_bytes: int = 8190,  # one field line, as gunicorn's limit_request_field_size
-        max_header_bytes: int = 65536,  # whole head: cookies plus tokens fit well under 64 KiB
-        max_body_bytes: int = 1024**3,  # 1 GiB, as waitress's max_request_body_size
-        max_chunk_ext_bytes: int = 4096,  # chunk extensions are unused in practice
-        max_trailer_bytes: int = 8192,  # trailers are rare and small
+        max_request_line: int = limits.MAX_REQUEST_LINE,  # each default's reason: limits.py
+        max_header_count: int = limits.MAX_HEADER_COUNT,
+        max_field_bytes: int = limits.MAX_FIELD_BYTES,
+        max_header_bytes: int = limits.MAX_HEADER_BYTES,
+        max_body_bytes: int = limits.MAX_BODY_BYTES,
+        max_chunk_ext_bytes: int = limits.MAX_CHUNK_EXT_BYTES,
+        max_trailer_bytes: int = limits.MAX_TRAILER_BYTES,
     ) -> None:
         for name, value in (
             ("max_request_line", max_request_line),

@@ -15,7 +15,17 @@ from http import HTTPStatus
 from typing import Final
 
 from wsgikit.http11.errors import ProtocolError, ResponseError
-from wsgikit.http11.grammar import FIELD_CHARS, TCHAR
+from wsgikit.http11.grammar import (
+    DAY_NAMES,
+    FIELD_CHARS,
+    HOP_BY_HOP,
+    MONTH_NAMES,
+    TCHAR,
+    TOKEN_RE,
+    forbids_content_length,
+    has_no_content,
+    is_digits,
+)
 
 __all__ = [
     "ResponseWriter",
@@ -26,26 +36,11 @@ __all__ = [
 ]
 
 #: status = 3DIGIT SP reason-phrase (RFC 9112 §4; PEP 3333 requires the reason part).
-_STATUS_RE: Final = re.compile(r"([1-5][0-9][0-9]) [\t\x20-\x7e\x80-\xff]*")
+_STATUS_RE: Final = re.compile(rf"([1-5][0-9][0-9]) [{FIELD_CHARS}]*")
 #: A whole serialised header block ``Name: value\r\n...``: token names (RFC 9110 §5.1), values
 #: of field characters only (§5.5): no CR, LF, NUL or other controls. One regex for all lines.
 _HEADER_BLOCK_RE: Final = re.compile(rf"(?:[{TCHAR}]+: [{FIELD_CHARS}]*\r\n)*")
-_DIGITS_RE: Final = re.compile(r"[0-9]+")
 
-#: Connection-specific fields an application must not set (PEP 3333 "hop-by-hop" headers,
-#: RFC 9110 §7.6.1): the server owns the connection and the framing.
-HOP_BY_HOP: Final = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 _SPECIAL: Final = HOP_BY_HOP | {"content-length", "date", "server"}
 
 #: Fields that must not appear in a trailer section we send (RFC 9110 §6.5.1).
@@ -61,11 +56,6 @@ _FORBIDDEN_TRAILERS: Final = HOP_BY_HOP | {
 }
 
 _date_cache: tuple[int, bytes] = (0, b"")
-# IMF-fixdate names (RFC 9110 §5.6.7), never the locale's: email.utils would cost an import.
-_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS: Final = (
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-)
 
 
 def http_date() -> bytes:
@@ -77,8 +67,8 @@ def http_date() -> bytes:
         return cached[1]
     t = time.gmtime(now)
     line = (
-        f"Date: {_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT\r\n"
+        f"Date: {DAY_NAMES[t.tm_wday]}, {t.tm_mday:02d} {MONTH_NAMES[t.tm_mon - 1]} "
+        f"{t.tm_year:04d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT\r\n"
     ).encode("ascii")
     _date_cache = (now, line)  # one tuple assignment: safe to race from many threads
     return line
@@ -114,7 +104,7 @@ def _framing(
     request_method: str, http_version: str, status_code: int, has_content_length: bool
 ) -> str:
     """``response_framing`` with positional arguments (the writer calls it per response)."""
-    if request_method == "HEAD" or status_code < 200 or status_code == 204 or status_code == 304:
+    if request_method == "HEAD" or has_no_content(status_code):
         return "none"
     if has_content_length:
         return "length"
@@ -265,13 +255,12 @@ class ResponseWriter:
                     if lname == "content-length":
                         if content_length is not None and value != content_length:
                             raise ResponseError("several different Content-Length headers")
-                        # 1*DIGIT: isdigit() alone would accept other scripts' digits
-                        if not (value.isascii() and value.isdigit()):
+                        if not is_digits(value):
                             raise ResponseError(f"invalid Content-Length {value!r}")
                         if content_length is not None:
                             continue  # an identical repeat: send it once
                         content_length = value
-                        if code < 200 or code == 204:
+                        if forbids_content_length(code):
                             continue  # RFC 9110 §8.6: never on 1xx or 204
                     elif lname == "date":
                         has_date = True
@@ -370,7 +359,7 @@ def _explain_bad_header(lines: list[str]) -> str:
     for line in lines:
         if not _HEADER_BLOCK_RE.fullmatch(line) or line.count("\r\n") != 1:
             name = line.partition(": ")[0]
-            if not re.fullmatch(rf"[{TCHAR}]+", name):
+            if not TOKEN_RE.fullmatch(name):
                 return f"invalid header name {name!r}"
             return f"invalid character (CR, LF, NUL or control) in the value of header {name!r}"
     return "invalid header"  # pragma: no cover - some line always fails

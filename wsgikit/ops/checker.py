@@ -2,10 +2,10 @@
 
 Each probe is a raw HTTP/1.1 request, parsed by :class:`wsgikit.http11.RequestParser` and
 turned into an environ by :func:`~wsgikit.server.environ.build_environ`, exactly as the server
-would. The app
-runs under :class:`wsgikit.validate.Validator` in ``report`` mode, the response is drained and
-closed as a server would, and the findings are grouped by rule. What the app prints or logs
-while a probe runs (tracebacks included) is captured into the report, never left on the terminal.
+would. The app runs under :class:`~wsgikit.conformance.engine.Validator` in ``report`` mode,
+the response is drained and closed as a server would, and the findings are grouped by rule.
+What the app prints or logs while a probe runs (tracebacks included) is captured into the
+report, never left on the terminal.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
+from wsgikit.conformance.engine import Validator
+from wsgikit.conformance.findings import Finding
 from wsgikit.conformance.pep3333 import INFO, Rule
 from wsgikit.http11 import NEED_DATA, BodyChunk, EndOfMessage, RequestHead, RequestParser
 from wsgikit.http11.errors import ProtocolError
+from wsgikit.http11.grammar import is_digits
 from wsgikit.server.environ import base_environ, build_environ
-from wsgikit.validate import Finding, Validator
 
 __all__ = [
     "Probe", "PROBES", "DEFAULT_HOST", "ProbeResult", "AppOutput", "CheckReport", "run_check",
@@ -183,7 +185,7 @@ class ProbeResult:
     def code(self) -> Optional[int]:
         """The status code, or None if the app never called ``start_response``."""
         head = (self.status or "")[:3]
-        return int(head) if head.isdigit() else None
+        return int(head) if is_digits(head) else None
 
 
 @dataclass(frozen=True)

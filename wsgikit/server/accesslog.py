@@ -23,8 +23,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
+from wsgikit.config import COMBINED_LOG_FORMAT
+from wsgikit.http11.grammar import is_digits
+from wsgikit.server.environ import cgi_key
+
 COMMON = '%h %l %u %t "%r" %s %b'
-COMBINED = '%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"'
+COMBINED = COMBINED_LOG_FORMAT  # the setting's default: one string
 #: Named formats accepted wherever a format string is.
 FORMATS = {"common": COMMON, "combined": COMBINED}
 
@@ -80,10 +84,7 @@ class AccessRecord:
         return f"{self.method} {self.target} {self.protocol}"
 
     def request_header(self, name: str) -> Optional[str]:
-        key = "HTTP_" + name.upper().replace("-", "_")
-        if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-            key = key[5:]
-        return self.request_headers.get(key)
+        return self.request_headers.get(cgi_key(name))
 
     def response_header(self, name: str) -> Optional[str]:
         lname = name.lower()
@@ -114,7 +115,7 @@ def record_from_environ(
         path=str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")),
         query=str(environ.get("QUERY_STRING", "")),
         protocol=str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")),
-        status=int(code) if code.isascii() and code.isdigit() else 0,
+        status=int(code) if is_digits(code) else 0,
         response_bytes=response_bytes,
         duration=elapsed,
         time=datetime.fromtimestamp(time.time() - elapsed, timezone.utc).astimezone(),

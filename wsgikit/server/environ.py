@@ -12,34 +12,41 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Final, Optional
 from urllib.parse import unquote_to_bytes
 
+from wsgikit.conformance.pep3333 import FORBIDDEN_KEYS, REQUIRED_KEYS
 from wsgikit.util import FileWrapper
 
 if TYPE_CHECKING:
     from wsgikit.http11 import RequestHead
 
-__all__ = ["base_environ", "build_environ", "header_key", "REQUIRED_KEYS"]
+__all__ = ["base_environ", "build_environ", "cgi_key", "header_key", "BUILT_KEYS", "REQUIRED_KEYS"]
 
-#: Keys every environ built here carries (PEP 3333, "environ Variables").
-REQUIRED_KEYS = (
-    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT",
-    "SERVER_PROTOCOL", "wsgi.version", "wsgi.url_scheme", "wsgi.input", "wsgi.errors",
-    "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once",
-)
+#: Keys every environ built here carries: PEP 3333's required keys, and the three it lets a
+#: server omit that an application needs to reconstruct the URL ("URL Reconstruction").
+BUILT_KEYS: Final = (*REQUIRED_KEYS, "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING")
+
+
+def cgi_key(name: str) -> str:
+    """The environ key of a header name (RFC 3875 §4.1.18): ``x-forwarded-for`` ->
+    ``HTTP_X_FORWARDED_FOR``; Content-Type and Content-Length -> ``CONTENT_TYPE`` and
+    ``CONTENT_LENGTH`` (PEP 3333 forbids their ``HTTP_`` forms). :func:`header_key` also drops
+    names with ``_``."""
+    key = "HTTP_" + name.upper().replace("-", "_")
+    return FORBIDDEN_KEYS.get(key, key)
+
 
 # Environ key of a lower-cased header name. Common names are precomputed; others are computed
 # per request (never cached: an attacker-controlled cache would be unbounded memory).
 _KEYS: Final[dict[str, str]] = {
-    name: "HTTP_" + name.upper().replace("-", "_")
+    name: cgi_key(name)
     for name in (
         "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",
         "cookie", "referer", "cache-control", "pragma", "origin", "authorization",
         "if-none-match", "if-modified-since", "x-forwarded-for", "x-forwarded-proto",
         "x-requested-with", "upgrade-insecure-requests", "dnt", "te", "expect", "range",
         "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user",
+        "content-type", "content-length",
     )
 }
-_KEYS["content-type"] = "CONTENT_TYPE"
-_KEYS["content-length"] = "CONTENT_LENGTH"
 
 
 def header_key(name: str) -> Optional[str]:
@@ -54,7 +61,7 @@ def header_key(name: str) -> Optional[str]:
         return key
     if "_" in name:
         return None
-    return "HTTP_" + name.upper().replace("-", "_")
+    return cgi_key(name)
 
 
 def base_environ(
@@ -121,7 +128,7 @@ def build_environ(
         if key is None:
             if "_" in name:
                 continue
-            key = "HTTP_" + name.upper().replace("-", "_")
+            key = cgi_key(name)
         if key in environ and key.startswith(("HTTP_", "CONTENT_")):
             if key == "CONTENT_LENGTH":
                 continue  # the parser checked repeats are identical; one value is enough

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 from urllib.parse import unquote_to_bytes
 
+from wsgikit.http11.grammar import MAX_PORT, is_digits
+from wsgikit.http11.grammar import TCHARS as _TOKEN_CHARS
+from wsgikit.server.environ import cgi_key as environ_key
+
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -38,9 +42,6 @@ DEFAULT_HEADERS = ("x-forwarded-for", "x-forwarded-proto")
 
 _MAX_HEADER_LENGTH = 8192
 _MAX_ELEMENTS = 64
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
 _HOST_RE = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z"
@@ -50,11 +51,6 @@ _PREFIX_RE = re.compile(r"/[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*\Z")
 
 class ForwardedError(ValueError):
     """A forwarding header that does not follow its grammar."""
-
-
-def environ_key(header: str) -> str:
-    """``x-forwarded-for`` -> ``HTTP_X_FORWARDED_FOR``."""
-    return "HTTP_" + header.upper().replace("-", "_")
 
 
 def parse_networks(specs: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -83,12 +79,12 @@ def parse_address(value: str) -> Optional[IPAddress]:
         if end < 0:
             return None
         rest = value[end + 1 :]
-        if rest and not (rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit()):
+        if rest and not (rest.startswith(":") and is_digits(rest[1:])):
             return None
         value = value[1:end]
     elif value.count(":") == 1:
         value, _, port = value.partition(":")
-        if not (port.isascii() and port.isdigit()):
+        if not is_digits(port):
             return None
     try:
         address = ipaddress.ip_address(value)
@@ -185,7 +181,7 @@ def valid_host(value: str) -> bool:
 
 
 def _valid_port(value: str) -> bool:
-    return value.isascii() and value.isdigit() and len(value) <= 5 and 0 < int(value) < 65536
+    return is_digits(value) and len(value) <= 5 and 0 < int(value) <= MAX_PORT
 
 
 def _prefix_to_script_name(value: str) -> Optional[str]:
@@ -410,6 +406,6 @@ def _split_host(host: str) -> tuple[str, Optional[str]]:
         rest = host[end + 1 :]
         return host[1:end], (rest[1:] if rest.startswith(":") else None)
     name, sep, port = host.rpartition(":")
-    if sep and port.isascii() and port.isdigit():
+    if sep and is_digits(port):
         return name, port
     return host, None

@@ -27,17 +27,13 @@ from types import TracebackType
 from typing import Any, Callable, Final, Iterable, Iterator, Optional
 
 from wsgikit.errors import ClientDisconnected
-from wsgikit.http11 import HOP_BY_HOP as WRITER_HOP_BY_HOP
-from wsgikit.http11 import ProtocolError, ResponseError, ResponseWriter, error_response
-from wsgikit.util import HOP_BY_HOP_HEADERS, FileWrapper, request_path
+from wsgikit.http11 import HOP_BY_HOP, ProtocolError, ResponseError, ResponseWriter, error_response
+from wsgikit.util import FileWrapper, request_path
 
 __all__ = ["BodyInput", "ClientDisconnected", "Gateway", "Outcome", "HOP_BY_HOP"]
 
 log = logging.getLogger("wsgikit.error")
 
-#: Refused from the app: RFC 9110's connection-specific fields (``http11``) and wsgiref's list
-#: (``util``: it says ``trailers``), so nothing either calls hop-by-hop reaches the wire.
-HOP_BY_HOP: Final = WRITER_HOP_BY_HOP | HOP_BY_HOP_HEADERS
 
 #: A list/tuple body up to this size is sent with its head in a single ``send``.
 COALESCE_LIMIT: Final = 64 * 1024

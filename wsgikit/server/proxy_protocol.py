@@ -15,6 +15,8 @@ from __future__ import annotations
 import ipaddress
 from typing import NamedTuple, Optional
 
+from wsgikit.http11.grammar import MAX_PORT, is_digits
+
 __all__ = [
     "MAX_V1_LENGTH",
     "MAX_V2_LENGTH",
@@ -131,9 +133,8 @@ def _v1_address(text: str, version: int) -> str:
 
 
 def _v1_port(text: str) -> int:
-    # The spec: decimal, no leading zero, 0..65535.
-    if not text.isdigit() or not text.isascii() or (len(text) > 1 and text[0] == "0") \
-            or int(text) > 65535:
+    # The spec: decimal, no leading zero, 0..MAX_PORT.
+    if not is_digits(text) or (len(text) > 1 and text[0] == "0") or int(text) > MAX_PORT:
         raise ProxyProtocolError(f"PROXY v1 port {text!r} is not a port number")
     return int(text)
 
