@@ -11,6 +11,7 @@ from typing import Callable, Optional
 from middleware._wsgi import HeaderList, intercept_start_response
 from wsgikit.headers import Headers
 from wsgikit.server.accesslog import REQUEST_ID_KEY
+from wsgikit.server.environ import cgi_key
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: Environ keys this middleware writes.
@@ -74,7 +75,7 @@ class RequestIdMiddleware:
             raise TypeError("generator must be a callable returning a string")
         self.app = app
         self.header = header
-        self.environ_key = "HTTP_" + header.upper().replace("-", "_")
+        self.environ_key = cgi_key(header)
         self.trust_incoming = bool(trust_incoming)
         self.generator = generator or (lambda: uuid.uuid4().hex)
         self.response_header = bool(response_header)
