@@ -43,30 +43,28 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import selectors
 import signal
 import socket
 import socketserver
-import stat
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from types import FrameType
 from typing import Any, Callable, Optional
 
-from wsgikit.config import BindSpec, ServerConfig
+from wsgikit.config import ServerConfig
 from wsgikit.http11 import error_response
 from wsgikit.server.clientlog import ClientErrorLog
 from wsgikit.server.connection import Connection, ResponseRecord
 from wsgikit.server.environ import base_environ
 from wsgikit.server.keepalive import KeepAliveParker, WakeUp
+from wsgikit.server.listener import Listener, bind_listeners, close_listeners
 from wsgikit.server.workers import WorkerPool
 
 __all__ = ["Server", "make_server", "serve", "raise_nofile_limit", "ResponseRecord"]
 
 log = logging.getLogger("wsgikit.error")
-access_log = logging.getLogger("wsgikit.access")
 
 #: Connections accepted per readiness event before looking at the other listeners again.
 ACCEPT_BATCH = 64
@@ -114,7 +112,7 @@ class Server(socketserver.TCPServer):
         app: Any,
         config: Optional[ServerConfig] = None,
         *,
-        sockets: Optional[Iterable[socket.socket]] = None,
+        sockets: Optional[Iterable[socket.socket | Listener]] = None,
         ssl_context: Any = None,
         on_response: Optional[Callable[[ResponseRecord], None]] = None,
         environ_extra: Optional[Mapping[str, Any]] = None,
@@ -125,17 +123,25 @@ class Server(socketserver.TCPServer):
         self.environ_extra = dict(environ_extra or {})
         self.app = app
         self.ssl_context = ssl_context
-        self.given_sockets = list(sockets) if sockets is not None else []
+        self.given_sockets = [
+            sock.sock if isinstance(sock, Listener) else sock for sock in sockets or ()
+        ]
         self.listeners: list[socket.socket] = []
-        self._unix_paths: list[str] = []
+        self._bound: list[Listener] = []  # what server_bind() bound (and closes)
         self._environs: dict[int, dict[str, Any]] = {}
         socketserver.BaseServer.__init__(self, ("", 0), socketserver.BaseRequestHandler)
         self.request_queue_size = self.config.backlog
-        if on_response is not None:
-            self.on_response = on_response  # type: ignore[method-assign,assignment]
+        self._on_response = on_response
+        #: The ``access_log`` setting's writer (None when off): ``make_server()``, ``serve()``
+        #: and ``wsgikit serve`` all log through it.
+        self.access_log: Any = None
+        if self.config.access_log:
+            from wsgikit.server.accesslog import ServerAccessLog  # json, datetime: only if used
+
+            self.access_log = ServerAccessLog(self.config, self.stats)
         self.record_responses = (
             on_response is not None
-            or self.config.access_log is not None
+            or self.access_log is not None
             or type(self).on_response is not Server.on_response
         )
         self.pool = self.pool_class(self.config.threads, self.config.max_queued)
@@ -194,61 +200,15 @@ class Server(socketserver.TCPServer):
     # -- binding ----------------------------------------------------------------------------
 
     def server_bind(self) -> None:
-        """Create the listening sockets (or adopt the given ones) and set ``server_address``."""
-        if self.given_sockets:
-            self.listeners = list(self.given_sockets)
-        else:
-            self.listeners = [self._bind(spec) for spec in self.config.bind_specs()]
+        """Take the given sockets, or bind ``config.bind_specs()`` with the one binder
+        (``wsgikit.server.listener.bind_listeners``, as ``wsgikit serve`` does); set
+        ``server_address``."""
+        if not self.given_sockets:
+            self._bound = bind_listeners(self.config)
+            self.given_sockets = [bound.sock for bound in self._bound]
+        self.listeners = list(self.given_sockets)
         self.socket = self.listeners[0]
         self.server_address = self.socket.getsockname()
-
-    def _bind(self, spec: BindSpec) -> socket.socket:
-        if spec.kind == "fd":
-            return socket.socket(fileno=spec.fd)
-        if spec.kind == "unix":
-            self._remove_stale_unix_socket(spec.path)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.bind(spec.path)
-                os.chmod(spec.path, self.config.unix_socket_perms)
-            except BaseException:
-                sock.close()
-                raise
-            self._unix_paths.append(spec.path)
-            return sock
-        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if self.allow_reuse_address:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.config.reuse_port and hasattr(socket, "SO_REUSEPORT"):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((spec.host.split("%", 1)[0] if family == socket.AF_INET6 else spec.host,
-                       spec.port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    @staticmethod
-    def _remove_stale_unix_socket(path: str) -> None:
-        """Remove a socket file nobody listens on any more; refuse to touch anything else."""
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            return
-        if not stat.S_ISSOCK(mode):
-            raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.settimeout(1.0)
-            probe.connect(path)
-        except OSError:
-            os.unlink(path)  # nobody answers: stale
-            return
-        finally:
-            probe.close()
-        raise OSError(errno.EADDRINUSE, f"{path}: another server is listening there")
 
     def server_activate(self) -> None:
         for sock in self.listeners:
@@ -293,12 +253,12 @@ class Server(socketserver.TCPServer):
         return self.connection_class(self, sock, address, self.base_environ(listener))
 
     def on_response(self, record: ResponseRecord) -> None:
-        """Called after each response when ``record_responses`` is set; logs if access_log."""
-        access_log.info(
-            '%s - - "%s %s HTTP/%s" %d %d %.6f',
-            record.remote_addr or "-", record.method, record.target, record.http_version,
-            record.status, record.body_bytes, record.duration,
-        )
+        """After each response when ``record_responses`` is set: the access-log line, then the
+        ``on_response=`` hook given to the constructor."""
+        if self.access_log is not None:
+            self.access_log(record)
+        if self._on_response is not None:
+            self._on_response(record)
 
     def service_actions(self) -> None:
         """Called by the accept loop about twice a second: writes the client-error summary."""
@@ -721,12 +681,10 @@ class Server(socketserver.TCPServer):
                 sock.close()
             except OSError:
                 pass
-        for path in self._unix_paths:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        self._unix_paths = []
+        close_listeners(self._bound)  # removes the Unix socket files it created
+        self._bound = []
+        if self.access_log is not None:
+            self.access_log.close()
         self._wakeup.close()
 
 
