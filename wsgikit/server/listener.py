@@ -28,6 +28,9 @@ from wsgikit.config import BindSpec, ServerConfig
 
 __all__ = ["ListenError", "Listener", "bind_listeners", "adopt_fds", "close_listeners"]
 
+#: Connections accepted from one listener per readiness event before looking at the others.
+ACCEPT_BATCH = 64
+
 
 class ListenError(OSError):
     """A listening socket cannot be made; the message names the address and the reason."""
