@@ -15,8 +15,8 @@ import pytest
 from wsgikit.config import ServerConfig
 from wsgikit.ops import systemd
 from wsgikit.ops.reloader import iter_watched_files, snapshot
-from wsgikit.server.listener import ListenError, bind_listeners, close_listeners
 from wsgikit.ops.watchdog import RequestWatchdog
+from wsgikit.server.listener import ListenError, bind_listeners, close_listeners
 from wsgikit.server.tls import TLSConfigError, make_ssl_context
 
 
