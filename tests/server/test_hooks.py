@@ -13,12 +13,12 @@ import http.client
 import logging
 import socket
 import threading
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from tests.support.compiled import COMPILED
+from tests.support.live import LiveServer
 from wsgikit.config import ServerConfig
 from wsgikit.server import Server
 from wsgikit.server.connection import Connection
@@ -43,34 +43,9 @@ def _get(server: Server, path: str = "/") -> tuple[int, bytes]:
         conn.close()
 
 
-class Running:
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        stopper = threading.Thread(target=self.server.shutdown, daemon=True)
-        stopper.start()
-        stopper.join(10)
-        self.thread.join(10)
-        self.server.server_close()
-
-
-@pytest.fixture
-def run() -> Iterator[Any]:
-    started: list[Running] = []
-
-    def start(server: Server) -> Server:
-        started.append(Running(server))
-        return server
-
-    yield start
-    for running in started:
-        running.stop()
-
-
 CONFIG = ServerConfig(host="127.0.0.1", port=0, threads=2)
+
+
 
 
 class CountingServer(Server):
@@ -91,8 +66,10 @@ class CountingServer(Server):
         return WorkerPool(self.config.threads, self.config.max_queued, name="myapp-worker")
 
 
-def test_make_connection_and_make_pool_hooks_over_a_real_socket(run: Any) -> None:
-    server = run(CountingServer(describe, CONFIG))
+def test_make_connection_and_make_pool_hooks_over_a_real_socket(
+    live_server: Callable[..., LiveServer]
+) -> None:
+    server = live_server(describe, server_class=CountingServer, threads=2).server
     answers = [_get(server), _get(server)]  # two connections, one after the other
     assert [status for status, _ in answers] == [200, 200]
     seen = [body.decode().split() for _, body in answers]
@@ -110,7 +87,7 @@ def test_the_old_part_class_hooks_are_refused_when_the_subclass_is_defined(name:
 
 
 def test_a_connection_subclass_is_never_served(
-    run: Any, caplog: pytest.LogCaptureFixture
+    live_server: Callable[..., LiveServer], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The same code on both builds: the compiled build refuses to make an instance of a Python
     subclass of Connection (mypyc's TypeError); the Python build could serve it, but the server
@@ -124,7 +101,7 @@ def test_a_connection_subclass_is_never_served(
             conn: Connection = my_connection(self, sock, address, self.base_environ(listener))
             return conn
 
-    server = run(SubclassingServer(describe, CONFIG))
+    server = live_server(describe, server_class=SubclassingServer, threads=2).server
     with caplog.at_level(logging.ERROR, logger="wsgikit.error"):
         with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
             _get(server)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.live import require_ipv6_loopback
 from wsgikit import simple_server
 from wsgikit.config import BindSpec, ServerConfig
 from wsgikit.ops import run
@@ -26,16 +27,6 @@ def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"hello"]
 
 
-def _require_ipv6_loopback() -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
-
-
 def _options(sock: socket.socket) -> dict[str, int]:
     return {
         "v6only": sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY),
@@ -47,7 +38,7 @@ def _options(sock: socket.socket) -> dict[str, int]:
 def test_make_server_on_an_ipv6_literal_gets_the_cli_socket_options() -> None:
     """Before: make_server picked the family from ``":" in host`` and left IPV6_V6ONLY at the
     system default; the CLI set it. Now both are IPv6-only, and the server answers on ::1."""
-    _require_ipv6_loopback()
+    require_ipv6_loopback()
     cli = run.open_listeners(ServerConfig(binds=("[::1]:0",)), environ={})
     server = make_server(hello, host="::1", port=0)
     try:

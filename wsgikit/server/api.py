@@ -51,6 +51,7 @@ def make_server(
     ssl_context: Any = None,
     on_response: Optional[Callable[[ResponseRecord], None]] = None,
     environ_extra: Optional[Mapping[str, Any]] = None,
+    server_class: type[Server] = Server,
     **options: Any,
 ) -> Server:
     """A bound, listening :class:`Server` for ``app``; call ``serve_forever()`` on it.
@@ -60,9 +61,10 @@ def make_server(
     sockets or ``Listener`` objects: inherited, systemd) every ``config.bind_specs()`` entry is
     bound by ``wsgikit.server.listener.bind_listeners``. ``ssl_context`` turns on TLS,
     ``on_response`` receives a record after every response (after the access-log line),
-    ``environ_extra`` adds keys to every request's environ.
+    ``environ_extra`` adds keys to every request's environ. ``server_class`` is a subclass of
+    :class:`Server` with its hooks overridden (``make_connection()``...), as in wsgiref.
     """
-    return Server(
+    return server_class(
         app,
         _build_config(config, host, port, options),
         sockets=sockets,
