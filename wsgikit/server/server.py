@@ -82,6 +82,8 @@ def raise_nofile_limit(wanted: Optional[int] = None) -> int:
 class Server(GracefulShutdown, socketserver.TCPServer):
     """A threaded HTTP/1.1 WSGI server on one or more listening sockets."""
 
+    allow_reuse_address = True  # socketserver's flag, true here: the binder sets SO_REUSEADDR
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, instead in (("connection_class", "override make_connection()"),
