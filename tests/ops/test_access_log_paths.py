@@ -40,9 +40,9 @@ def _wait_for_line(path: Path, timeout: float = 10.0) -> str:
     pytest.fail(f"no access-log line in {path} within {timeout}s")
 
 
-def _fixed_app(app_dir: Path) -> Any:
+def _fixed_app() -> Any:
     namespace: dict[str, Any] = {}
-    exec(compile(FIXED_APP, str(app_dir / "fixedapp.py"), "exec"), namespace)
+    exec(compile(FIXED_APP, "fixedapp.py", "exec"), namespace)
     return namespace["app"]
 
 
@@ -56,7 +56,7 @@ def test_make_server_writes_the_line_the_cli_writes(
     status, _, body = request(proc.wait_listening()[0], "/a%20b?q=1", headers=HEADERS)
     assert (status, body) == (201, b"fixed")
 
-    server = make_server(_fixed_app(app_dir), host="127.0.0.1", port=0,
+    server = make_server(_fixed_app(), host="127.0.0.1", port=0,
                          access_log=str(python_log), access_log_format=FORMAT)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -74,13 +74,28 @@ def test_make_server_writes_the_line_the_cli_writes(
     assert proc.stop() == 0
 
 
+def test_one_access_log_writer() -> None:
+    """The CLI's run loop builds the very Server class make_server builds, and that class's
+    access log is ServerAccessLog: no second writer to drift from the first."""
+    from wsgikit.ops import run
+    from wsgikit.server import Server
+    from wsgikit.server.accesslog import ServerAccessLog
+
+    assert run.Server is Server
+    server = make_server(_fixed_app(), host="127.0.0.1", port=0, access_log="-")
+    try:
+        assert type(server.access_log) is ServerAccessLog
+    finally:
+        server.server_close()
+
+
 def test_make_server_access_log_to_stderr_in_json(
     capsys: pytest.CaptureFixture[str], app_dir: Path
 ) -> None:
     """``access_log="-"`` is stderr and ``access_log_json`` switches the format, as on the CLI."""
     import json
 
-    server = make_server(_fixed_app(app_dir), host="127.0.0.1", port=0, access_log="-",
+    server = make_server(_fixed_app(), host="127.0.0.1", port=0, access_log="-",
                          access_log_json=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
