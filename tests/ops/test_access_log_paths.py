@@ -89,9 +89,7 @@ def test_one_access_log_writer() -> None:
         server.server_close()
 
 
-def test_make_server_access_log_to_stderr_in_json(
-    capsys: pytest.CaptureFixture[str], app_dir: Path
-) -> None:
+def test_make_server_access_log_to_stderr_in_json(capsys: pytest.CaptureFixture[str]) -> None:
     """``access_log="-"`` is stderr and ``access_log_json`` switches the format, as on the CLI."""
     import json
 
