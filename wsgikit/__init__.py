@@ -16,8 +16,8 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "ServerConfig": "wsgikit.config",
     "ConfigError": "wsgikit.config",
-    "serve": "wsgikit.server.server",
-    "make_server": "wsgikit.server.server",
+    "serve": "wsgikit.server.api",
+    "make_server": "wsgikit.server.api",
     "ProtocolError": "wsgikit.http11",
     "validator": "wsgikit.validate",
     "WSGIConformanceError": "wsgikit.validate",

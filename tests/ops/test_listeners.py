@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import require_program
 from tests.ops.conftest import ServeProcess, get_json, request
+from tests.support.live import require_ipv6_loopback
 
 pytestmark = [pytest.mark.server]
 
@@ -108,13 +109,7 @@ def test_stale_unix_socket_file_is_replaced(
 
 
 def test_several_binds_ipv4_and_ipv6(serve: Callable[..., ServeProcess]) -> None:
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
+    require_ipv6_loopback()
     proc = serve("opsapp:app", "--bind", "127.0.0.1:0", "--bind", "[::1]:0")
     urls = proc.wait_listening(count=2)
     assert urls[0].startswith("http://127.0.0.1:") and urls[1].startswith("http://[::1]:")

@@ -15,8 +15,8 @@ import pytest
 from wsgikit.config import ServerConfig
 from wsgikit.ops import systemd
 from wsgikit.ops.reloader import iter_watched_files, snapshot
-from wsgikit.ops.run import ListenError, bind_listeners, close_listeners
 from wsgikit.ops.watchdog import RequestWatchdog
+from wsgikit.server.listener import ListenError, bind_listeners, close_listeners
 from wsgikit.server.tls import TLSConfigError, make_ssl_context
 
 
@@ -67,12 +67,12 @@ def test_notify_sends_a_datagram(tmp_path: Path) -> None:
 
 
 def test_bind_listeners_and_a_clear_error_for_a_taken_port() -> None:
-    listeners = bind_listeners(ServerConfig(binds=("127.0.0.1:0",)), environ={})
+    listeners = bind_listeners(ServerConfig(binds=("127.0.0.1:0",)))
     try:
         port = listeners[0].sock.getsockname()[1]
         assert listeners[0].url() == f"http://127.0.0.1:{port}"
         with pytest.raises(ListenError, match=f"127.0.0.1:{port}: address already in use"):
-            bind_listeners(ServerConfig(binds=(f"127.0.0.1:{port}",)), environ={})
+            bind_listeners(ServerConfig(binds=(f"127.0.0.1:{port}",)))
     finally:
         close_listeners(listeners)
 
@@ -81,7 +81,7 @@ def test_unix_bind_refuses_a_regular_file(tmp_path: Path) -> None:
     path = tmp_path / "regular"
     path.write_text("data")
     with pytest.raises(ListenError, match="exists and is not a socket"):
-        bind_listeners(ServerConfig(binds=(f"unix:{path}",)), environ={})
+        bind_listeners(ServerConfig(binds=(f"unix:{path}",)))
     assert path.read_text() == "data"
 
 

@@ -91,9 +91,9 @@ def test_session_demo_logout_redirect_stays_on_site(
 def test_the_servers_trusted_proxy_option_refuses_the_same_prefixes(
     live_server: Callable[..., LiveServer], site: Path, prefix: str
 ) -> None:
-    """``wsgikit serve --trusted-proxy`` wraps the app in ``ops.TrustedProxies``: the same rule
-    (wsgikit.server.forwarded) applies there."""
-    from wsgikit.ops.run import TrustedProxies
+    """``wsgikit serve --trusted-proxy`` wraps the app in ``ops.stack.TrustedProxies``: the same
+    rule (wsgikit.server.forwarded) applies there."""
+    from wsgikit.ops.stack import TrustedProxies
 
     app = TrustedProxies(StaticFilesMiddleware(directory=str(site), prefix=""),
                          trusted=["127.0.0.1"], headers=HEADERS)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any, Optional
+
+import pytest
 
 from wsgikit.server import make_server
 
@@ -48,3 +51,14 @@ class LiveServer:
             self._thread.join(timeout)
         self.server.server_close()
         self.server = None
+
+
+def require_ipv6_loopback() -> None:
+    """Skip (with the reason) where this machine has no IPv6 loopback to bind ``::1`` on."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")

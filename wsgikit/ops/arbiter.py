@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from wsgikit.config import ServerConfig
 from wsgikit.ops import systemd
-from wsgikit.ops.run import Listener, run_server
+from wsgikit.ops.run import run_server
+from wsgikit.server.listener import Listener
 from wsgikit.types import WSGIApplication
 
 if TYPE_CHECKING:

@@ -150,10 +150,15 @@ def _setup_logging(config: ServerConfig) -> None:
     )
 
 
+_DEFAULT_ACCESS_LOG_FORMAT = ServerConfig.__dataclass_fields__["access_log_format"].default
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
 
     from wsgikit.ops import run as ops
+    from wsgikit.ops.stack import build_app
     from wsgikit.ops.status import ServerState
+    from wsgikit.server.listener import close_listeners
 
     try:
         config = _serve_config(args)
@@ -183,8 +188,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             from wsgikit.server.tls import make_ssl_context
 
             ssl_context = make_ssl_context(config)
-        ops.build_app(app, config, ServerState())  # surfaces bad wrapper settings now
-        ops.check_access_log(config)
+        build_app(app, config, ServerState())  # surfaces bad wrapper settings now
+        if config.access_log or config.access_log_format != _DEFAULT_ACCESS_LOG_FORMAT:
+            from wsgikit.server.accesslog import check_settings  # json, datetime: only if used
+
+            check_settings(config)
     except (ConfigError, AppImportError) as exc:  # TLSConfigError is a ConfigError
         return _fail(str(exc))
     except (ImportError, RuntimeError, ValueError, TypeError, OSError) as exc:
@@ -193,7 +201,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"wsgikit: configuration OK ({spec}, {len(config.bind_specs())} listener(s))")
         return 0
     try:
-        listeners = ops.bind_listeners(config)
+        listeners = ops.open_listeners(config)
     except OSError as exc:
         return _fail(str(exc))
     try:
@@ -220,16 +228,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        ops.close_listeners(listeners, unlink=os.getpid() == _MAIN_PID)
+        close_listeners(listeners, unlink=os.getpid() == _MAIN_PID)
 
 
 def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
     from wsgikit.ops import run as ops
     from wsgikit.ops.reloader import BANNER, Reloader
+    from wsgikit.server.listener import close_listeners
 
     log = logging.getLogger("wsgikit")
     try:
-        listeners = ops.bind_listeners(config)
+        listeners = ops.open_listeners(config)
     except OSError as exc:
         return _fail(str(exc))
     try:
@@ -241,7 +250,7 @@ def _run_reloader(args: argparse.Namespace, config: ServerConfig) -> int:
 
         return Reloader(args.argv, config, listeners).run(on_start=announce)
     finally:
-        ops.close_listeners(listeners)
+        close_listeners(listeners)
 
 
 #: wsgikit.ops.checker.DEFAULT_HOST, named here so that building the parser for ``serve`` does not

@@ -20,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from typing import Callable, Optional
 
 from wsgikit.config import RELOADER_CHILD_ENV, ServerConfig
-from wsgikit.ops.run import INHERITED_FDS_ENV, Listener
+from wsgikit.ops.run import INHERITED_FDS_ENV
+from wsgikit.server.listener import Listener
 
 __all__ = ["BANNER", "iter_watched_files", "snapshot", "Reloader"]
 

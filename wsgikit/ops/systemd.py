@@ -41,13 +41,11 @@ def listen_fds(
 
 
 def inherited_sockets(environ: Optional[MutableMapping[str, str]] = None) -> list[socket.socket]:
-    """Socket objects for the fds systemd passed us, each set non-inheritable."""
-    sockets = []
-    for fd in listen_fds(environ):
-        sock = socket.socket(fileno=fd)
-        sock.set_inheritable(False)
-        sockets.append(sock)
-    return sockets
+    """Socket objects for the fds systemd passed us, each checked to be a listening stream
+    socket and set non-inheritable (``wsgikit.server.listener.adopt_fds``, as for ``fd://N``)."""
+    from wsgikit.server.listener import adopt_fds
+
+    return [adopted.sock for adopted in adopt_fds(listen_fds(environ))]
 
 
 def notify(state: str, environ: Optional[Mapping[str, str]] = None) -> bool:

@@ -1,6 +1,8 @@
 """Access-log lines: Apache/gunicorn format strings and JSON lines, with control characters escaped.
 
-Shared by ``middleware.access_log`` and the server's ``--access-log`` option. Formats are
+Shared by ``middleware.access_log`` and the server's ``access_log`` setting
+(:class:`ServerAccessLog`, which ``Server`` builds itself, so ``make_server()``, ``serve()`` and
+``wsgikit serve`` write the same line for the same request and settings). Formats are
 compiled once (unknown atoms are a ``ValueError`` at start-up, not a broken log line later);
 every value that came from the client is escaped so a request cannot forge log lines or send
 terminal escape sequences (http.server gh-100001).
@@ -16,16 +18,22 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TextIO
 from urllib.parse import quote
 
 from wsgikit.config import COMBINED_LOG_FORMAT
 from wsgikit.http11.grammar import is_digits
 from wsgikit.server.environ import cgi_key
+
+if TYPE_CHECKING:
+    from wsgikit.config import ServerConfig
+    from wsgikit.server.connection import ResponseRecord
 
 COMMON = '%h %l %u %t "%r" %s %b'
 COMBINED = COMBINED_LOG_FORMAT  # the setting's default: one string
@@ -225,3 +233,78 @@ def make_formatter(fmt: str = "combined") -> Callable[[AccessRecord], str]:
     if fmt == "json":
         return json_line
     return LogFormat(fmt)
+
+
+def _open(config: ServerConfig) -> TextIO:
+    if config.access_log == "-":
+        return sys.stderr
+    from wsgikit.server.listener import reason
+
+    try:
+        # appended and line-buffered: workers of one master share the file, short appends
+        # stay whole
+        return open(str(config.access_log), "a", buffering=1, encoding="utf-8")
+    except OSError as exc:
+        raise OSError(f"cannot open access log {config.access_log!r}: {reason(exc)}") from None
+
+
+def check_settings(config: ServerConfig) -> None:
+    """``ValueError`` for a bad ``access_log_format``, ``OSError`` for an unwritable
+    ``access_log``: what ``wsgikit serve --check-config`` reports before anything starts."""
+    make_formatter("json" if config.access_log_json else config.access_log_format)
+    if config.access_log and config.access_log != "-":
+        _open(config).close()
+
+
+class ServerAccessLog:
+    """The ``access_log`` setting: one line per response, in ``access_log_format`` (or JSON with
+    ``access_log_json``), to the file named (appended) or ``-`` (stderr).
+
+    ``Server`` builds it from its config and calls it with each ``ResponseRecord``. ``stats``
+    (``Server.stats``) fills ``%{wsgikit.queue_depth}e`` and ``%{wsgikit.busy_workers}e``.
+    The format is compiled here, so a bad atom is an error at start-up.
+    """
+
+    def __init__(
+        self, config: ServerConfig, stats: Optional[Callable[[], Mapping[str, int]]] = None
+    ) -> None:
+        fmt = config.access_log_format
+        self.formatter = make_formatter("json" if config.access_log_json else fmt)
+        self.stream = _open(config)
+        self._owns_stream = config.access_log != "-"
+        self._lock = threading.Lock()
+        wants_stats = "wsgikit.queue_depth" in fmt or "wsgikit.busy" in fmt
+        self._stats = stats if wants_stats else None
+
+    def __call__(self, record: ResponseRecord) -> None:
+        env = record.environ or {}
+        if self._stats is not None:
+            stats = self._stats()  # the pool as this response finished
+            env["wsgikit.queue_depth"] = stats.get("queued", "-")
+            env["wsgikit.busy_workers"] = stats.get("busy_workers", "-")
+        entry = AccessRecord(
+            remote_addr=str(env.get("REMOTE_ADDR") or record.remote_addr or "-"),
+            remote_user=env.get("REMOTE_USER"),
+            method=record.method,
+            path=str(env.get("SCRIPT_NAME", "")) + str(env.get("PATH_INFO", "")),
+            query=str(env.get("QUERY_STRING", "")),
+            protocol=f"HTTP/{record.http_version}",
+            status=record.status,
+            response_bytes=record.body_bytes,
+            duration=record.duration,
+            time=datetime.fromtimestamp(record.started or time.time(), timezone.utc).astimezone(),
+            request_id=env.get(REQUEST_ID_KEY),
+            request_headers={k: v for k, v in env.items() if k.startswith("HTTP_")}
+            or {"HTTP_" + k.upper().replace("-", "_"): v for k, v in record.request_headers},
+            response_headers=record.response_headers,
+            environ=env,
+            request_uri=record.target,
+        )
+        line = self.formatter(entry)
+        with self._lock:
+            self.stream.write(line + "\n")
+
+    def close(self) -> None:
+        """Close the file (never stderr)."""
+        if self._owns_stream:
+            self.stream.close()

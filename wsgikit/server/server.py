@@ -1,4 +1,4 @@
-"""The listener: a ``socketserver.TCPServer`` that accepts, hands off, and shuts down gracefully.
+"""The server: a ``socketserver.TCPServer`` that accepts connections and hands them to workers.
 
 Call flow of one connection::
 
@@ -10,7 +10,7 @@ Call flow of one connection::
         Connection.serve()
             recv -> http11.RequestParser -> RequestHead
             environ.build_environ -> gateway.Gateway.run(app)  -> send (head + body)
-            server.on_response(ResponseRecord)
+            server.on_response(ResponseRecord)   (access log, on_response= hook)
             pipelined bytes buffered?      -> next request, same worker
             next request within keepalive_linger? -> next request, same worker
             otherwise                      -> park(conn)
@@ -18,60 +18,39 @@ Call flow of one connection::
                   v   (one thread: keepalive.KeepAliveParker, epoll)
         readable -> pool.submit(conn.serve)      deadline passed -> 408 (half a head) or close
 
-Shutdown (``shutdown()`` from another thread, or Ctrl-C/SIGTERM under :func:`serve`): stop
-accepting; for a short grace (``DRAIN_GRACE``) a parked or handshaking connection whose client
-sends a request is still served, then the rest are closed; let in-flight requests finish (their
-responses say ``Connection: close``) for up to ``graceful_timeout`` seconds, then close what is
-left.
-
-Hooks for subclasses (``wsgikit.simple_server`` builds on them):
-
-* ``server_bind()`` / ``server_activate()``: create and listen on the sockets (all of
-  ``config.bind_specs()``, or the pre-bound ``sockets=`` given to the constructor).
-* ``verify_request(sock, address)``: return False to drop a connection before any byte is read.
-* ``get_app()``: the application for the next request (``set_app()`` replaces it).
-* ``base_environ(listener)``: the environ keys shared by every request on a listener.
-* ``make_connection(sock, address, listener)``: build the :class:`~.connection.Connection`.
-* ``on_response(record)``: called after every response with a
-  :class:`~.connection.ResponseRecord` (the access log lives here); it is only called when
-  ``record_responses`` is true (set when ``config.access_log`` is set or a subclass overrides
-  ``on_response``).
-* ``stats()``: queue depth, busy and idle workers, open and parked connections.
+Elsewhere: binding in :mod:`~wsgikit.server.listener`, shutdown and drain in
+:mod:`~wsgikit.server.shutdown`, ``make_server()``/``serve()`` in :mod:`~wsgikit.server.api`.
+The hooks a subclass may override are listed in docs/server.rst; they are methods of this
+(pure-Python) class in both builds, because the compiled build's ``Connection`` and
+``WorkerPool`` cannot be subclassed from Python.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import os
 import selectors
-import signal
 import socket
 import socketserver
-import stat
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from types import FrameType
 from typing import Any, Callable, Optional
 
-from wsgikit.config import BindSpec, ServerConfig
+from wsgikit.config import ServerConfig
 from wsgikit.http11 import error_response
 from wsgikit.server.clientlog import ClientErrorLog
 from wsgikit.server.connection import Connection, ResponseRecord
 from wsgikit.server.environ import base_environ
 from wsgikit.server.keepalive import KeepAliveParker, WakeUp
+from wsgikit.server.listener import ACCEPT_BATCH, Listener, bind_listeners, close_listeners
+from wsgikit.server.shutdown import DRAIN_GRACE, GracefulShutdown
 from wsgikit.server.workers import WorkerPool
 
-__all__ = ["Server", "make_server", "serve", "raise_nofile_limit", "ResponseRecord"]
+__all__ = ["Server", "raise_nofile_limit", "ResponseRecord", "DRAIN_GRACE"]
 
 log = logging.getLogger("wsgikit.error")
-access_log = logging.getLogger("wsgikit.access")
 
-#: Connections accepted per readiness event before looking at the other listeners again.
-ACCEPT_BATCH = 64
-#: On shutdown, how long idle and handshaking connections may still bring a request.
-DRAIN_GRACE = 1.0
 #: While accept() keeps failing for want of resources (EMFILE...), one log line per this many
 #: seconds, not one per attempt: the loop retries every ACCEPT_BACKOFF seconds.
 ACCEPT_ERROR_LOG_INTERVAL = 10.0
@@ -100,21 +79,26 @@ def raise_nofile_limit(wanted: Optional[int] = None) -> int:
     return int(soft)
 
 
-class Server(socketserver.TCPServer):
+class Server(GracefulShutdown, socketserver.TCPServer):
     """A threaded HTTP/1.1 WSGI server on one or more listening sockets."""
 
-    allow_reuse_address = True
-    #: Classes used for the parts; subclasses may swap them.
-    pool_class = WorkerPool
-    parker_class = KeepAliveParker
-    connection_class = Connection
+    allow_reuse_address = True  # socketserver's flag, true here: the binder sets SO_REUSEADDR
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, instead in (("connection_class", "override make_connection()"),
+                              ("pool_class", "override make_pool()"),
+                              ("parker_class", "the keep-alive parker is not replaceable")):
+            if name in cls.__dict__:  # the old hooks: subclassing a compiled class fails there
+                raise TypeError(f"{cls.__name__}.{name}: Server takes no part classes (the "
+                                f"compiled build's cannot be subclassed); {instead}")
 
     def __init__(
         self,
         app: Any,
         config: Optional[ServerConfig] = None,
         *,
-        sockets: Optional[Iterable[socket.socket]] = None,
+        sockets: Optional[Iterable[socket.socket | Listener]] = None,
         ssl_context: Any = None,
         on_response: Optional[Callable[[ResponseRecord], None]] = None,
         environ_extra: Optional[Mapping[str, Any]] = None,
@@ -125,23 +109,33 @@ class Server(socketserver.TCPServer):
         self.environ_extra = dict(environ_extra or {})
         self.app = app
         self.ssl_context = ssl_context
-        self.given_sockets = list(sockets) if sockets is not None else []
+        self.given_sockets = [
+            sock.sock if isinstance(sock, Listener) else sock for sock in sockets or ()
+        ]
         self.listeners: list[socket.socket] = []
-        self._unix_paths: list[str] = []
+        self._bound: list[Listener] = []  # what server_bind() bound (and closes)
         self._environs: dict[int, dict[str, Any]] = {}
         socketserver.BaseServer.__init__(self, ("", 0), socketserver.BaseRequestHandler)
         self.request_queue_size = self.config.backlog
-        if on_response is not None:
-            self.on_response = on_response  # type: ignore[method-assign,assignment]
+        self._on_response = on_response
+        #: The ``access_log`` setting's writer (None when off): ``make_server()``, ``serve()``
+        #: and ``wsgikit serve`` all log through it.
+        self.access_log: Any = None
+        if self.config.access_log:
+            from wsgikit.server.accesslog import ServerAccessLog  # json, datetime: only if used
+
+            self.access_log = ServerAccessLog(self.config, self.stats)
         self.record_responses = (
             on_response is not None
-            or self.config.access_log is not None
+            or self.access_log is not None
             or type(self).on_response is not Server.on_response
         )
-        self.pool = self.pool_class(self.config.threads, self.config.max_queued)
+        self.pool = self.make_pool()
+        if type(self.pool) is not WorkerPool:
+            raise TypeError(f"make_pool() must return a WorkerPool, not {type(self.pool)!r}")
         #: Client-caused errors: counted, logged at DEBUG, summarised at INFO once a minute.
         self.client_errors = ClientErrorLog(log)
-        self.parker = self.parker_class(self._wake_parked, self._expire_parked)
+        self.parker = KeepAliveParker(self._wake_parked, self._expire_parked)
         #: TLS handshakes run here, never in a worker (``wsgikit.server.tls.Handshaker``).
         self.handshaker: Any = None
         if ssl_context is not None:
@@ -149,8 +143,7 @@ class Server(socketserver.TCPServer):
 
             self.handshaker = Handshaker(
                 self._handshake_done, self.config.handshake_timeout,
-                server_header=self.config.server_header, parker_class=self.parker_class,
-                record_error=self.client_errors.record,
+                server_header=self.config.server_header, record_error=self.client_errors.record,
             )
         #: --proxy-protocol: PROXY headers are read here, before TLS and HTTP.
         self.proxy_reader: Any = None
@@ -194,61 +187,16 @@ class Server(socketserver.TCPServer):
     # -- binding ----------------------------------------------------------------------------
 
     def server_bind(self) -> None:
-        """Create the listening sockets (or adopt the given ones) and set ``server_address``."""
+        """Take the given sockets, or bind ``config.bind_specs()`` with the one binder
+        (``wsgikit.server.listener.bind_listeners``, as ``wsgikit serve`` does); set
+        ``server_address``."""
         if self.given_sockets:
             self.listeners = list(self.given_sockets)
         else:
-            self.listeners = [self._bind(spec) for spec in self.config.bind_specs()]
+            self._bound = bind_listeners(self.config)
+            self.listeners = [bound.sock for bound in self._bound]
         self.socket = self.listeners[0]
         self.server_address = self.socket.getsockname()
-
-    def _bind(self, spec: BindSpec) -> socket.socket:
-        if spec.kind == "fd":
-            return socket.socket(fileno=spec.fd)
-        if spec.kind == "unix":
-            self._remove_stale_unix_socket(spec.path)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.bind(spec.path)
-                os.chmod(spec.path, self.config.unix_socket_perms)
-            except BaseException:
-                sock.close()
-                raise
-            self._unix_paths.append(spec.path)
-            return sock
-        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if self.allow_reuse_address:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.config.reuse_port and hasattr(socket, "SO_REUSEPORT"):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((spec.host.split("%", 1)[0] if family == socket.AF_INET6 else spec.host,
-                       spec.port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    @staticmethod
-    def _remove_stale_unix_socket(path: str) -> None:
-        """Remove a socket file nobody listens on any more; refuse to touch anything else."""
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            return
-        if not stat.S_ISSOCK(mode):
-            raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.settimeout(1.0)
-            probe.connect(path)
-        except OSError:
-            os.unlink(path)  # nobody answers: stale
-            return
-        finally:
-            probe.close()
-        raise OSError(errno.EADDRINUSE, f"{path}: another server is listening there")
 
     def server_activate(self) -> None:
         for sock in self.listeners:
@@ -290,15 +238,23 @@ class Server(socketserver.TCPServer):
     def make_connection(
         self, sock: socket.socket, address: Any, listener: socket.socket
     ) -> Connection:
-        return self.connection_class(self, sock, address, self.base_environ(listener))
+        """The connection hook: a subclass may set socket options, change the base environ,
+        keep a reference, then return ``super().make_connection(...)`` (a ``Connection``
+        itself, never a subclass: the compiled build's cannot be subclassed)."""
+        return Connection(self, sock, address, self.base_environ(listener))
+
+    def make_pool(self) -> WorkerPool:
+        """The pool hook, called once by ``__init__``: a ``WorkerPool`` itself (other sizes or
+        thread names), not a subclass, for the reason ``make_connection()`` gives."""
+        return WorkerPool(self.config.threads, self.config.max_queued)
 
     def on_response(self, record: ResponseRecord) -> None:
-        """Called after each response when ``record_responses`` is set; logs if access_log."""
-        access_log.info(
-            '%s - - "%s %s HTTP/%s" %d %d %.6f',
-            record.remote_addr or "-", record.method, record.target, record.http_version,
-            record.status, record.body_bytes, record.duration,
-        )
+        """After each response when ``record_responses`` is set: the access-log line, then the
+        ``on_response=`` hook given to the constructor."""
+        if self.access_log is not None:
+            self.access_log(record)
+        if self._on_response is not None:
+            self._on_response(record)
 
     def service_actions(self) -> None:
         """Called by the accept loop about twice a second: writes the client-error summary."""
@@ -567,6 +523,9 @@ class Server(socketserver.TCPServer):
                 sock.close()
                 return None
             conn = self.make_connection(sock, address, listener)
+            if type(conn) is not Connection:  # what works in the Python build only
+                raise TypeError(f"make_connection() must return the Connection of "
+                                f"super().make_connection(), not {type(conn)!r}")
         except Exception:
             log.exception("wsgikit: could not set up a connection from %r", address)
             sock.close()
@@ -610,109 +569,6 @@ class Server(socketserver.TCPServer):
                 pass
         conn.close()
 
-    # -- stopping ---------------------------------------------------------------------------
-
-    def end_keep_alive(self) -> None:
-        """Answer from now on with ``Connection: close`` while still serving (a drain is coming).
-
-        A proxy or client then opens new connections for its next requests, which go to other
-        instances once the balancer has taken this one out, instead of keeping idle ones here
-        that the drain would close under a request already on its way.
-        """
-        self.no_keep_alive = True
-
-    def shutdown(self) -> None:
-        """Stop serve_forever(), then let in-flight requests finish (``graceful_timeout``)."""
-        self._stop_request = True
-        self._wakeup.set()
-        if self._serving:
-            self._is_shut_down.wait()
-        self.drain(self.config.graceful_timeout)
-
-    def drain(self, timeout: float) -> bool:
-        """Close idle connections, finish in-flight requests within ``timeout``, close the rest.
-
-        Returns True if every in-flight request finished in time. A second caller (say
-        ``server_close()`` while another thread's ``shutdown()`` is draining) waits for the first.
-        """
-        with self._drain_lock:
-            return self._drain(timeout)
-
-    def _drain(self, timeout: float) -> bool:
-        if self._drained:
-            return True
-        self._stop_listening()
-        self._shutting_down = True
-        started = time.monotonic()
-        # Connections between requests, still in their TLS handshake or still sending their
-        # PROXY header are not cut at once: for a short grace one whose client speaks is served
-        # (with Connection: close), so a worker restart under load (SIGHUP with --workers) drops
-        # no request; what is still waiting after it is closed.
-        grace = min(timeout, DRAIN_GRACE)
-        handshaker, proxy_reader = self.handshaker, self.proxy_reader
-        while (len(self.parker) or (handshaker is not None and len(handshaker))
-               or (proxy_reader is not None and len(proxy_reader))) and (
-            time.monotonic() - started < grace
-        ):
-            time.sleep(0.01)
-        if proxy_reader is not None:
-            for sock in proxy_reader.stop():
-                sock.close()
-        if handshaker is not None:
-            for conn in handshaker.stop():
-                conn.close()
-        for conn in self.parker.stop():
-            # One that has sent bytes (a request on its way) or never had its turn (it
-            # connected before the listener closed) is served, with ``Connection: close``;
-            # only a quiet keep-alive connection is simply closed.
-            if conn.fresh or conn.has_input():
-                if self.pool.submit(conn.serve, force=True):
-                    continue
-            conn.close()
-        finished = self.pool.shutdown(max(0.0, timeout - (time.monotonic() - started)))
-        with self._lock:
-            left = list(self._connections)
-        for conn in left:
-            try:
-                conn.sock.shutdown(socket.SHUT_RDWR)  # wakes a worker blocked on it
-            except OSError:
-                pass
-            conn.close()
-        if not finished:
-            log.warning("wsgikit: %d connection(s) still busy after %.1f s; closed",
-                        len(left), timeout)
-        self._drained = True
-        self.client_errors.flush()
-        return finished
-
-    def _stop_listening(self) -> None:
-        """Take the connections the kernel has already accepted, then close the listeners.
-
-        Closing a listening socket resets every connection still in its backlog: clients that
-        connected and sent a request would lose it. Taken here, they are served like the rest;
-        after the close, new clients are refused (and may retry elsewhere) instead of reset.
-        """
-        pending: list[Connection] = []
-        for listener in self.listeners:
-            for _ in range(self.config.backlog + ACCEPT_BATCH):
-                try:
-                    sock, address = listener.accept()
-                except OSError:  # BlockingIOError: the backlog is empty; or already closed
-                    break
-                if self.proxy_reader is not None:  # its header first (the reader still runs)
-                    self._read_proxy_header(sock, address, listener)
-                    continue
-                conn = self._adopt(sock, address, listener)
-                if conn is not None:
-                    pending.append(conn)
-            try:
-                listener.close()
-            except OSError:
-                pass
-        for conn in pending:
-            if not self.pool.submit(conn.serve, force=True):
-                conn.close()
-
     def server_close(self) -> None:
         if not self._drained:
             self.drain(0.0)
@@ -721,89 +577,8 @@ class Server(socketserver.TCPServer):
                 sock.close()
             except OSError:
                 pass
-        for path in self._unix_paths:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        self._unix_paths = []
+        close_listeners(self._bound)  # removes the Unix socket files it created
+        self._bound = []
+        if self.access_log is not None:
+            self.access_log.close()
         self._wakeup.close()
-
-
-def _build_config(
-    config: Optional[ServerConfig],
-    host: Optional[str],
-    port: Optional[int],
-    options: dict[str, Any],
-) -> ServerConfig:
-    if host is not None:
-        options["host"] = host
-    if port is not None:
-        options["port"] = port
-    if config is None:
-        return ServerConfig.from_mapping(options)
-    return config.replace(**options) if options else config
-
-
-def make_server(
-    app: Any,
-    host: Optional[str] = None,
-    port: Optional[int] = None,
-    config: Optional[ServerConfig] = None,
-    *,
-    sockets: Optional[Iterable[socket.socket]] = None,
-    ssl_context: Any = None,
-    on_response: Optional[Callable[[ResponseRecord], None]] = None,
-    environ_extra: Optional[Mapping[str, Any]] = None,
-    **options: Any,
-) -> Server:
-    """A bound, listening :class:`Server` for ``app``; call ``serve_forever()`` on it.
-
-    ``options`` are :class:`~wsgikit.config.ServerConfig` fields (``threads=16``...), applied
-    over ``config``. ``sockets`` are pre-bound listening sockets (inherited, systemd),
-    ``ssl_context`` turns on TLS, ``on_response`` receives a record after every response,
-    ``environ_extra`` adds keys to every request's environ.
-    """
-    return Server(
-        app,
-        _build_config(config, host, port, options),
-        sockets=sockets,
-        ssl_context=ssl_context,
-        on_response=on_response,
-        environ_extra=environ_extra,
-    )
-
-
-class _Terminate(KeyboardInterrupt):
-    """SIGTERM under :func:`serve`: stop like Ctrl-C (graceful)."""
-
-
-def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
-    raise _Terminate()
-
-
-def serve(
-    app: Any,
-    host: Optional[str] = None,
-    port: Optional[int] = None,
-    config: Optional[ServerConfig] = None,
-    **options: Any,
-) -> None:
-    """Serve ``app`` until Ctrl-C or SIGTERM, then shut down gracefully."""
-    server = make_server(app, host, port, config, **options)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        with server:
-            for sock in server.listeners:
-                log.info("wsgikit: listening on %s", sock.getsockname())
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:
-                log.info("wsgikit: shutting down (up to %.0f s for in-flight requests)",
-                         server.config.graceful_timeout)
-                server.drain(server.config.graceful_timeout)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

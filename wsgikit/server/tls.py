@@ -250,14 +250,13 @@ class Handshaker:
         timeout: float,
         *,
         server_header: Optional[str] = "wsgikit",
-        parker_class: type[KeepAliveParker] = KeepAliveParker,
         record_error: Optional[Callable[[str, str, str], None]] = None,
     ) -> None:
         self._on_done = on_done
         self._record_error = record_error
         self.timeout = timeout
         self._server_header = server_header
-        self._parker = parker_class(self._ready, self._expired, name="wsgikit-tls")
+        self._parker = KeepAliveParker(self._ready, self._expired, name="wsgikit-tls")
         self.completed = 0
         self.failed = 0
         self.timed_out = 0
