@@ -520,3 +520,22 @@ def test_large_heads_are_not_cached(empty_head_cache: dict[Any, Any]) -> None:
     assert big.encode() in head and empty_head_cache == {}
     writer().start("200 OK", [("X-Small", "y")])
     assert len(empty_head_cache) == 1
+
+
+def test_count_body_counts_bytes_sent_around_body():
+    """Bytes sent with sendfile count toward the promised length, as body() would count them."""
+    writer = ResponseWriter(request_method="GET", http_version="1.1", request_keep_alive=True)
+    writer.start("200 OK", [("Content-Length", "10")])
+    writer.count_body(4)
+    assert not writer.complete and not writer.keep_alive
+    writer.count_body(6)
+    assert writer.complete and writer.keep_alive and writer.body_bytes == 10
+    with pytest.raises(ValueError):
+        writer.count_body(1)  # past the Content-Length
+
+
+def test_count_body_refuses_framings_that_wrap_the_body():
+    writer = ResponseWriter(request_method="GET", http_version="1.1", request_keep_alive=True)
+    writer.start("200 OK", [])  # chunked: raw bytes would break the framing
+    with pytest.raises(RuntimeError):
+        writer.count_body(1)

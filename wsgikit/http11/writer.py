@@ -213,6 +213,16 @@ class ResponseWriter:
             return self.body_bytes == self.content_length
         return True
 
+    def count_body(self, n: int) -> None:
+        """Count ``n`` body bytes the caller sent around ``body()`` (``sendfile``), so that
+        ``complete`` and ``keep_alive`` hold for them; only where the body goes out as it is
+        (``"length"``, ``"close"``) and never more than the Content-Length promised."""
+        if self.framing not in ("length", "close"):
+            raise RuntimeError(f"count_body() with {self.framing or 'no'} framing")
+        if self.content_length is not None and self.body_bytes + n > self.content_length:
+            raise ValueError("count_body() past the Content-Length")
+        self.body_bytes += n
+
     def start(self, status: str, headers: list[tuple[str, str]]) -> bytes:
         """Validate the status and headers and return the serialised response head.
 

@@ -435,12 +435,8 @@ class Gateway:
         except (OSError, AttributeError):
             offset = 0
         count = max(0, size - offset)
-        declared = None
-        for name, value in self.headers or ():
-            if name.lower() == "content-length":
-                declared = int(value.strip())
-        if declared is not None:
-            count = min(count, declared)
+        if writer.content_length is not None:  # what the head promised, no more
+            count = min(count, writer.content_length)
         self._send_out(head)
         sent = 0
         if count:
@@ -448,10 +444,10 @@ class Gateway:
                 sent = self._sendfile(filelike, offset, count)  # type: ignore[misc]
             except OSError as exc:
                 raise ClientDisconnected(f"client went away during sendfile: {exc}") from exc
-        self.outcome.body_bytes = sent
-        keep = b"\r\nconnection: close\r\n" not in head.lower() and writer.framing == "length"
-        self.outcome.keep_alive = keep and (declared is None or sent == declared)
+        writer.count_body(sent)
+        writer.end()
         self._done = True
+        self._account(writer)
 
     def _finish(self) -> None:
         if self._done:
