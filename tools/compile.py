@@ -33,6 +33,7 @@ COMPILED = (
     "wsgikit/server/environ.py",
     "wsgikit/server/gateway.py",
     "wsgikit/server/pacing.py",
+    "wsgikit/server/transport.py",
     "wsgikit/server/connection.py",
     "wsgikit/server/workers.py",
     "wsgikit/server/keepalive.py",
