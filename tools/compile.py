@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPILED = (
     "wsgikit/http11/grammar.py",
     "wsgikit/http11/events.py",
+    "wsgikit/http11/cache.py",
     "wsgikit/http11/_head.py",
     "wsgikit/http11/parser.py",
     "wsgikit/http11/writer.py",

@@ -7,13 +7,14 @@ a request body is delimited (RFC 9112 §6.3).
 Two shortcuts serve the usual request, each accepting a subset of what the full check accepts,
 with the same result (``tests/unit/test_http11_fastpaths.py`` compares them): the request line
 is checked with string methods before the regular expression (``parse_request_line``), and Host
-values HOST_RE has accepted are remembered in a small bounded set (``_VALID_HOSTS``).
+values HOST_RE has accepted are remembered in a small bounded cache (``_VALID_HOSTS``).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from wsgikit.http11.cache import BoundedCache
 from wsgikit.http11.errors import (
     BadRequest,
     ContentTooLarge,
@@ -202,7 +203,7 @@ def parse_head(
     headers: Headers = tuple(fields)
     if host_count > 1:
         raise BadRequest("more than one Host header field")
-    if host is not None and host not in _VALID_HOSTS:
+    if host is not None and _VALID_HOSTS.get(host) is None:
         if HOST_RE.fullmatch(host) is None:
             raise BadRequest(f"invalid Host header value {shorten(host)}")
         _remember_host(host)
@@ -336,16 +337,14 @@ _new_head = tuple.__new__
 
 #: Host values HOST_RE has accepted. The regex is the costliest single check of a small request
 #: and a server sees the same few values all day; only short values are kept, at most
-#: _MAX_VALID_HOSTS of them (the set is emptied when full), so it stays a few KiB.
-_VALID_HOSTS: Final[set[str]] = set()
+#: _MAX_VALID_HOSTS of them, so it stays a few KiB.
 _MAX_VALID_HOSTS: Final = 64
+_VALID_HOSTS: Final[BoundedCache[str, bool]] = BoundedCache(_MAX_VALID_HOSTS)
 
 
 def _remember_host(host: str) -> None:
     if len(host) <= 100:
-        if len(_VALID_HOSTS) >= _MAX_VALID_HOSTS:
-            _VALID_HOSTS.clear()
-        _VALID_HOSTS.add(host)
+        _VALID_HOSTS.put(host, True)
 
 
 _NO_TOKENS: Final[frozenset[str]] = frozenset()
