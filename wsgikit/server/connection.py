@@ -174,7 +174,6 @@ class Connection(Transport):
         self._body_done = True
         self._continue_sent = False
         self._responding = False  # inside Gateway.run: a response may be partly sent
-        self._body_received = 0
         self._head: Optional[RequestHead] = None
         self._input: Optional[BodyInput] = None
         self._environ: Optional[dict[str, Any]] = None  # for wsgikit.trailers
@@ -358,7 +357,6 @@ class Connection(Transport):
         owner = self.owner
         started = time.monotonic()
         self._continue_sent = False
-        self._body_received = 0
         self._send_pace.reset()  # each request and response starts with a full budget
         self._body_pace.reset()
         if head.chunked or head.content_length:
@@ -438,7 +436,7 @@ class Connection(Transport):
         if head.expect_continue and not self._continue_sent:
             return False  # the client may or may not send the body now: close
         if head.content_length is not None:
-            return head.content_length - self._body_received <= self.config.max_drain_bytes
+            return head.content_length - wsgi_input.received <= self.config.max_drain_bytes
         return True  # chunked: try to drain, close if it is too long
 
     def _record(
@@ -481,7 +479,6 @@ class Connection(Transport):
             if kind is BodyChunk:
                 data: bytes = event.data  # type: ignore[union-attr]
                 if data:
-                    self._body_received += len(data)
                     return data
                 continue
             if kind is EndOfMessage:
