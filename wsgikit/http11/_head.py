@@ -101,7 +101,7 @@ COMMON_VERSIONS: Final = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0"}
 
 def parse_request_line(line: str) -> tuple[str, str, str]:
     """Validate a request line (RFC 9112 §3); return (method, target, "1.0" or "1.1")."""
-    # Fast path for the usual line, about half the cost of the regex path. It accepts only
+    # Fast path for the usual line, cheaper than the regex (docs/server.rst, "Why"). It accepts only
     # what parse_request_line_full accepts, with the same result: three parts means exactly two
     # SPs; a listed method is a token other than CONNECT; a listed version is HTTP/1.0 or 1.1;
     # a non-empty ASCII printable target without SP is 1*VCHAR. Anything else, including every

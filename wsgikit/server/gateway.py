@@ -353,7 +353,7 @@ class Gateway:
             self._send_out(head + writer.body(data))  # b"" + x is x itself: no copy
             return
         # A large block: send it as it is after the head, rather than copying it to prepend
-        # the head (a 1 MiB body was one extra 1 MiB copy per response).
+        # the head (one more copy of the whole block per response).
         out = writer.body(data)
         if head and self._sendv is not None:
             self._send_out_all([head, out])  # one system call (writev), no copy
