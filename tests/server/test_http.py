@@ -63,6 +63,38 @@ def test_chunked_upload_is_decoded_for_the_app(live_server):
     assert response.body == b"hello world"
 
 
+def test_request_trailers_reach_the_app_once_the_body_is_read(live_server):
+    """``wsgikit.trailers``: absent while the body is unread, the trailer fields (names
+    lower-cased) once it has been read to its end, an empty tuple for a chunked body without
+    trailers, absent for a body with a Content-Length; on one keep-alive connection."""
+
+    def app(environ, start_response):
+        before = "wsgikit.trailers" in environ
+        body = environ["wsgi.input"].read()
+        after = environ.get("wsgikit.trailers")
+        payload = json.dumps({"before": before, "body": body.decode(), "after": after}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    srv = live_server(app)
+    with RawClient(srv.host, srv.port) as client:
+        client.send(
+            b"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other:  two words \r\n\r\n"
+        )
+        first = json.loads(client.read_response().body)
+        client.send(b"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"2\r\nhi\r\n0\r\n\r\n")
+        second = json.loads(client.read_response().body)
+        client.send(b"POST /t HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
+        third = json.loads(client.read_response().body)
+    assert first == {"before": False, "body": "hello",
+                     "after": [["x-checksum", "abc"], ["x-other", "two words"]]}
+    assert second == {"before": False, "body": "hi", "after": []}
+    assert third == {"before": False, "body": "ok", "after": None}
+
+
 def test_wsgi_input_iteration_and_readline(live_server):
     srv = live_server(apps.echo_lines)
     body = b"one\ntwo\nthree"

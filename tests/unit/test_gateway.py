@@ -363,3 +363,42 @@ def test_file_wrapper_uses_sendfile(tmp_path):
     assert calls == [(0, 10)] and outcome.keep_alive and outcome.body_bytes == 10
     outcome, wire, _ = run(app)  # no sendfile (TLS): streamed through the writer
     assert wire.data.endswith(b"0123456789")
+
+
+@pytest.mark.parametrize(
+    ("headers", "version", "file_size", "keep_alive", "count", "closes"),
+    [
+        ([("Content-Length", "10")], "1.1", 10, True, 10, False),  # whole file, reusable
+        ([("Content-Length", "6")], "1.1", 10, True, 6, False),  # the head's length, no more
+        ([("Content-Length", "10")], "1.1", 4, True, 4, True),  # file shorter than promised
+        ([("Content-Length", "10")], "1.1", 10, False, 10, True),  # the request said close
+        ([], "1.0", 10, True, 10, True),  # HTTP/1.0, no length: close-delimited
+    ],
+)
+def test_sendfile_keep_alive_is_what_the_writer_decided(
+    tmp_path, caplog, headers, version, file_size, keep_alive, count, closes
+):
+    """After a sendfile the connection is reused exactly when the writer says so: its head's
+    framing and Connection field, and every promised byte sent."""
+    from wsgikit.util import FileWrapper
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * file_size)
+    calls = []
+
+    def sendfile(file, offset, count):
+        calls.append(count)
+        return min(count, file_size)
+
+    def app(environ, start_response):
+        start_response("200 OK", list(headers))
+        return FileWrapper(open(path, "rb"))
+
+    with caplog.at_level(logging.ERROR, logger="wsgikit.error"):
+        outcome, wire, _ = run(app, version=version, keep_alive=keep_alive, sendfile=sendfile)
+    assert calls == [count]
+    assert outcome.body_bytes == count
+    assert outcome.keep_alive is not closes
+    assert (b"Connection: close\r\n" in wire.data) is (not keep_alive or version == "1.0")
+    short = file_size < int(dict(headers).get("Content-Length", file_size))
+    assert ("less than its Content-Length" in caplog.text) is short

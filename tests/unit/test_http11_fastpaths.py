@@ -195,3 +195,36 @@ def test_empty_lines_before_the_request_line(blank: bytes) -> None:
         make_parser=lambda: CheckedParser(max_request_line=len(blank) * 3 - 1),
     )
     assert str(error) == "too many empty lines before the request line"
+
+
+def test_parse_head_fills_every_request_head_field_by_name() -> None:
+    """``parse_head`` builds ``RequestHead`` positionally (``tuple.__new__``: a keyword call
+    runs the named tuple's Python ``__new__``, several times the cost, once per request). This
+    pins the order it relies on: a field moved in ``events.RequestHead`` fails here."""
+    assert RequestHead._fields == (
+        "method", "target", "http_version", "headers", "path", "query", "host", "scheme",
+        "content_length", "chunked", "keep_alive", "expect_continue",
+    )
+    text = (
+        "POST http://h.example/p?q=1 HTTP/1.1\r\nHost: other\r\nContent-Length: 7\r\n"
+        "Expect: 100-continue\r\nConnection: close\r\n"
+    )
+    line_len = text.index("\r\n")
+    head = parse_head(text, line_len, max_header_count=10, max_field_bytes=1000,
+                      max_body_bytes=100)
+    assert type(head) is RequestHead
+    assert head._asdict() == {
+        "method": "POST",
+        "target": "http://h.example/p?q=1",
+        "http_version": "1.1",
+        "headers": (("host", "other"), ("content-length", "7"), ("expect", "100-continue"),
+                    ("connection", "close")),
+        "path": "/p",
+        "query": "q=1",
+        "host": "h.example",
+        "scheme": "http",
+        "content_length": 7,
+        "chunked": False,
+        "keep_alive": False,
+        "expect_continue": True,
+    }

@@ -429,12 +429,11 @@ def test_http_date_is_imf_fixdate_whatever_the_second(monkeypatch: pytest.Monkey
 
 
 @pytest.fixture()
-def empty_head_cache(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Any]:
+def empty_head_cache() -> Any:
     from wsgikit.http11 import writer as writer_module
 
-    cache: dict[Any, Any] = {}
-    monkeypatch.setattr(writer_module, "_HEADS", cache)
-    return cache
+    writer_module._HEADS.clear()
+    return writer_module._HEADS
 
 
 @pytest.mark.parametrize(
@@ -452,7 +451,7 @@ def empty_head_cache(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Any]:
     ],
 )
 def test_cached_head_is_the_head_built_afresh(
-    empty_head_cache: dict[Any, Any], method: str, version: str, keep_alive: bool,
+    empty_head_cache: Any, method: str, version: str, keep_alive: bool,
     status: str, headers: list[tuple[str, str]],
 ) -> None:
     first = writer(method, version, keep_alive)
@@ -467,7 +466,7 @@ def test_cached_head_is_the_head_built_afresh(
         assert getattr(second, attr) == getattr(first, attr), attr
 
 
-def test_cache_keys_on_every_input(empty_head_cache: dict[Any, Any]) -> None:
+def test_cache_keys_on_every_input(empty_head_cache: Any) -> None:
     """A head built for one request shape is never served to another."""
     heads = {
         writer("GET", "1.1", True).start("200 OK", [("A", "1")]),
@@ -483,7 +482,7 @@ def test_cache_keys_on_every_input(empty_head_cache: dict[Any, Any]) -> None:
 
 
 def test_invalid_heads_are_refused_every_time_and_never_cached(
-    empty_head_cache: dict[Any, Any],
+    empty_head_cache: Any,
 ) -> None:
     for _ in range(2):
         with pytest.raises(ResponseError):
@@ -492,10 +491,10 @@ def test_invalid_heads_are_refused_every_time_and_never_cached(
             writer().start("200 OK", [("X-List", ["not", "a", "str"])])  # type: ignore[list-item]
         with pytest.raises(ResponseError):
             writer().start("2000 OK", [])
-    assert empty_head_cache == {}
+    assert len(empty_head_cache) == 0
 
 
-def test_head_cache_is_bounded(empty_head_cache: dict[Any, Any]) -> None:
+def test_head_cache_is_bounded(empty_head_cache: Any) -> None:
     from wsgikit.http11 import writer as writer_module
 
     for i in range(writer_module._HEADS_MAX * 2 + 3):
@@ -504,7 +503,7 @@ def test_head_cache_is_bounded(empty_head_cache: dict[Any, Any]) -> None:
 
 
 def test_cached_head_gets_the_current_date(
-    empty_head_cache: dict[Any, Any], monkeypatch: pytest.MonkeyPatch
+    empty_head_cache: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
 
     writer().start("200 OK", [])
@@ -512,11 +511,30 @@ def test_cached_head_gets_the_current_date(
     assert b"\r\nDate: Fri, 01 Jan 2100 00:00:00 GMT\r\n" in writer().start("200 OK", [])
 
 
-def test_large_heads_are_not_cached(empty_head_cache: dict[Any, Any]) -> None:
+def test_large_heads_are_not_cached(empty_head_cache: Any) -> None:
     from wsgikit.http11 import writer as writer_module
 
     big = "x" * writer_module._HEAD_MAX_CACHED
     head = writer().start("200 OK", [("X-Big", big)])
-    assert big.encode() in head and empty_head_cache == {}
+    assert big.encode() in head and len(empty_head_cache) == 0
     writer().start("200 OK", [("X-Small", "y")])
     assert len(empty_head_cache) == 1
+
+
+def test_count_body_counts_bytes_sent_around_body():
+    """Bytes sent with sendfile count toward the promised length, as body() would count them."""
+    writer = ResponseWriter(request_method="GET", http_version="1.1", request_keep_alive=True)
+    writer.start("200 OK", [("Content-Length", "10")])
+    writer.count_body(4)
+    assert not writer.complete and not writer.keep_alive
+    writer.count_body(6)
+    assert writer.complete and writer.keep_alive and writer.body_bytes == 10
+    with pytest.raises(ValueError):
+        writer.count_body(1)  # past the Content-Length
+
+
+def test_count_body_refuses_framings_that_wrap_the_body():
+    writer = ResponseWriter(request_method="GET", http_version="1.1", request_keep_alive=True)
+    writer.start("200 OK", [])  # chunked: raw bytes would break the framing
+    with pytest.raises(RuntimeError):
+        writer.count_body(1)

@@ -1,4 +1,4 @@
-"""The per-thread receive buffer (wsgikit.server.connection): one per thread, the same one each
+"""The per-thread receive buffer (wsgikit.server.transport): one per thread, the same one each
 time.
 
 A shared buffer would mix two connections' bytes. The first version subclassed threading.local,
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from wsgikit.server import connection
+from wsgikit.server import transport
 
 
 def test_each_thread_has_its_own_buffer_and_keeps_it():
@@ -20,9 +20,9 @@ def test_each_thread_has_its_own_buffer_and_keeps_it():
     lock = threading.Lock()
 
     def worker() -> None:
-        first = connection._recv_buffer()
+        first = transport._recv_buffer()
         barrier.wait()  # every thread holds its buffer at the same time
-        again = connection._recv_buffer()
+        again = transport._recv_buffer()
         first[:4] = threading.current_thread().name[-4:].encode().ljust(4, b"-")
         barrier.wait()
         with lock:
@@ -38,4 +38,4 @@ def test_each_thread_has_its_own_buffer_and_keeps_it():
     assert len(seen) == threads
     assert all(same for _, same in seen)
     assert len({id(view) for view, _ in seen}) == threads  # all alive at once: all distinct
-    assert all(len(view) == connection.RECV_SIZE for view, _ in seen)
+    assert all(len(view) == transport.RECV_SIZE for view, _ in seen)

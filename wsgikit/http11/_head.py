@@ -7,13 +7,14 @@ a request body is delimited (RFC 9112 §6.3).
 Two shortcuts serve the usual request, each accepting a subset of what the full check accepts,
 with the same result (``tests/unit/test_http11_fastpaths.py`` compares them): the request line
 is checked with string methods before the regular expression (``parse_request_line``), and Host
-values HOST_RE has accepted are remembered in a small bounded set (``_VALID_HOSTS``).
+values HOST_RE has accepted are remembered in a small bounded cache (``_VALID_HOSTS``).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from wsgikit.http11.cache import BoundedCache
 from wsgikit.http11.errors import (
     BadRequest,
     ContentTooLarge,
@@ -99,7 +100,7 @@ COMMON_VERSIONS: Final = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0"}
 
 def parse_request_line(line: str) -> tuple[str, str, str]:
     """Validate a request line (RFC 9112 §3); return (method, target, "1.0" or "1.1")."""
-    # Fast path for the usual line, about half the cost of the regex path. It accepts only
+    # Fast path for the usual line, cheaper than the regex (docs/server.rst, "Why"). It accepts only
     # what parse_request_line_full accepts, with the same result: three parts means exactly two
     # SPs; a listed method is a token other than CONNECT; a listed version is HTTP/1.0 or 1.1;
     # a non-empty ASCII printable target without SP is 1*VCHAR. Anything else, including every
@@ -201,7 +202,7 @@ def parse_head(
     headers: Headers = tuple(fields)
     if host_count > 1:
         raise BadRequest("more than one Host header field")
-    if host is not None and host not in _VALID_HOSTS:
+    if host is not None and _VALID_HOSTS.get(host) is None:
         if HOST_RE.fullmatch(host) is None:
             raise BadRequest(f"invalid Host header value {shorten(host)}")
         _remember_host(host)
@@ -223,7 +224,8 @@ def parse_head(
     else:
         keep_alive = "keep-alive" in tokens and "close" not in tokens
         expect_continue = False
-    # RequestHead(...) without the Python-level __new__ of a named tuple (a third of the cost).
+    # Positional, without the named tuple's Python-level __new__ (once per request); the order
+    # of RequestHead's fields is pinned by tests/unit/test_http11_fastpaths.py.
     return _new_head(
         RequestHead,
         (
@@ -335,16 +337,14 @@ _new_head = tuple.__new__
 
 #: Host values HOST_RE has accepted. The regex is the costliest single check of a small request
 #: and a server sees the same few values all day; only short values are kept, at most
-#: _MAX_VALID_HOSTS of them (the set is emptied when full), so it stays a few KiB.
-_VALID_HOSTS: Final[set[str]] = set()
+#: _MAX_VALID_HOSTS of them, so it stays a few KiB.
 _MAX_VALID_HOSTS: Final = 64
+_VALID_HOSTS: Final[BoundedCache[str, bool]] = BoundedCache(_MAX_VALID_HOSTS)
 
 
 def _remember_host(host: str) -> None:
     if len(host) <= 100:
-        if len(_VALID_HOSTS) >= _MAX_VALID_HOSTS:
-            _VALID_HOSTS.clear()
-        _VALID_HOSTS.add(host)
+        _VALID_HOSTS.put(host, True)
 
 
 _NO_TOKENS: Final[frozenset[str]] = frozenset()

@@ -4,9 +4,9 @@ Strings are native (latin-1) ``str``, as PEP 3333 wants them; bodies are ``bytes
 ``bytearray`` (so a consumer can keep them without copying and nothing aliases the buffer).
 
 The events with fields are ``typing.NamedTuple`` classes: created once or more per request, a
-tuple is about five times cheaper to build than a frozen dataclass (whose ``__init__`` calls
-``object.__setattr__`` per field), its fields cannot be assigned, and ``dataclasses`` (with
-``inspect``, ``ast`` and ``dis``, about 3 MB) need not be imported. As with any named tuple,
+tuple is much cheaper to build than a frozen dataclass (whose ``__init__`` calls
+``object.__setattr__`` per field; docs/server.rst, "Why it is built this way"), and its fields
+cannot be assigned. As with any named tuple,
 ``_replace()`` returns a modified copy and ``_asdict()`` a dict. The two events without fields
 are plain classes equal to their own kind only (two empty tuples would compare equal).
 """

@@ -14,6 +14,7 @@ import time
 from http import HTTPStatus
 from typing import Final
 
+from wsgikit.http11.cache import BoundedCache
 from wsgikit.http11.errors import ProtocolError, ResponseError
 from wsgikit.http11.grammar import (
     DAY_NAMES,
@@ -55,35 +56,34 @@ _FORBIDDEN_TRAILERS: Final = HOP_BY_HOP | {
     "server",
 }
 
-_date_cache: tuple[int, bytes] = (0, b"")
+#: This second's Date line (one entry: the clock only moves forward).
+_DATES: Final[BoundedCache[int, bytes]] = BoundedCache(1)
 
 
 def http_date() -> bytes:
     """The ``Date`` field line for now, formatted at most once a second (RFC 9110 §6.6.1)."""
-    global _date_cache
     now = int(time.time())
-    cached = _date_cache
-    if cached[0] == now:
-        return cached[1]
+    cached = _DATES.get(now)
+    if cached is not None:
+        return cached
     t = time.gmtime(now)
     line = (
         f"Date: {DAY_NAMES[t.tm_wday]}, {t.tm_mday:02d} {MONTH_NAMES[t.tm_mon - 1]} "
         f"{t.tm_year:04d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT\r\n"
     ).encode("ascii")
-    _date_cache = (now, line)  # one tuple assignment: safe to race from many threads
+    _DATES.put(now, line)
     return line
 
 
 #: Server header values already validated (a server uses one; bounded all the same).
-_VALID_SERVER_HEADERS: Final[set[str]] = set()
+_VALID_SERVER_HEADERS: Final[BoundedCache[str, bool]] = BoundedCache(64)
 
 
 def _check_server_header(value: str) -> None:
     """Raise ``ValueError`` unless ``value`` is a valid field value; remember it if it is."""
     if not _HEADER_BLOCK_RE.fullmatch(f"Server: {value}\r\n"):
         raise ValueError(f"invalid server_header {value!r}")
-    if len(_VALID_SERVER_HEADERS) < 64:
-        _VALID_SERVER_HEADERS.add(value)
+    _VALID_SERVER_HEADERS.put(value, True)
 
 
 def response_framing(
@@ -114,14 +114,16 @@ def _framing(
 
 
 #: Heads already built by ``ResponseWriter.start``: its inputs -> ``_build_head``'s result.
-#: Bounded (cleared when full) and only for heads up to _HEAD_MAX_CACHED bytes, so at most
-#: about 1 MiB: header values may carry request data (a Location, a cookie).
-_HEADS: dict[tuple[object, ...], tuple[bytes, int, str, int | None, bool]] = {}
+#: Only heads up to _HEAD_MAX_CACHED bytes, so at most about 1 MiB: header values may carry
+#: request data (a Location, a cookie).
 _HEADS_MAX: Final = 512
+_HEADS: Final[BoundedCache[tuple[object, ...], tuple[bytes, int, str, int | None, bool]]] = (
+    BoundedCache(_HEADS_MAX)
+)
 _HEAD_MAX_CACHED: Final = 2048
 
 #: Status lines already validated -> their code (apps use a handful; bounded all the same).
-_STATUS_CODES: Final[dict[str, int]] = {}
+_STATUS_CODES: Final[BoundedCache[str, int]] = BoundedCache(256)
 
 
 def _status_code(status: object) -> int:
@@ -133,8 +135,7 @@ def _status_code(status: object) -> int:
         # An interim response is never the answer to a request: the client would wait for the
         # real one and take the next response for it (the server sends 100 Continue itself).
         raise ResponseError(f"status {status!r} is a 1xx (interim) status, not a final response")
-    if len(_STATUS_CODES) < 256:
-        _STATUS_CODES[status] = code
+    _STATUS_CODES.put(status, code)
     return code
 
 
@@ -172,7 +173,7 @@ class ResponseWriter:
     ) -> None:
         if http_version not in ("1.0", "1.1"):
             raise ValueError(f"http_version must be '1.0' or '1.1', got {http_version!r}")
-        if server_header is not None and server_header not in _VALID_SERVER_HEADERS:
+        if server_header is not None and _VALID_SERVER_HEADERS.get(server_header) is None:
             _check_server_header(server_header)
         self.request_method = request_method
         self.http_version = http_version
@@ -203,6 +204,16 @@ class ResponseWriter:
             return self.body_bytes == self.content_length
         return True
 
+    def count_body(self, n: int) -> None:
+        """Count ``n`` body bytes the caller sent around ``body()`` (``sendfile``), so that
+        ``complete`` and ``keep_alive`` hold for them; only where the body goes out as it is
+        (``"length"``, ``"close"``) and never more than the Content-Length promised."""
+        if self.framing not in ("length", "close"):
+            raise RuntimeError(f"count_body() with {self.framing or 'no'} framing")
+        if self.content_length is not None and self.body_bytes + n > self.content_length:
+            raise ValueError("count_body() past the Content-Length")
+        self.body_bytes += n
+
     def start(self, status: str, headers: list[tuple[str, str]]) -> bytes:
         """Validate the status and headers and return the serialised response head.
 
@@ -225,9 +236,7 @@ class ResponseWriter:
         if built is None:
             built = self._build_head(status, headers)
             if key is not None and type(status) is str and len(built[0]) <= _HEAD_MAX_CACHED:
-                if len(_HEADS) >= _HEADS_MAX:
-                    _HEADS.clear()
-                _HEADS[key] = built
+                _HEADS.put(key, built)
         head, code, framing, content_length, has_date = built
         self._started = True
         self.status_code = code

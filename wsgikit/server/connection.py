@@ -22,10 +22,8 @@ client that sends or reads a little at a time cannot keep a worker for as long a
 from __future__ import annotations
 
 import logging
-import os
 import select
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Optional, Protocol
@@ -47,6 +45,7 @@ from wsgikit.server.clientlog import ClientErrorLog, kind_of
 from wsgikit.server.environ import build_environ
 from wsgikit.server.gateway import BodyInput, ClientDisconnected, Gateway, Outcome
 from wsgikit.server.pacing import Pace
+from wsgikit.server.transport import LingerPool, Transport
 
 if TYPE_CHECKING:
     from wsgikit.config import ServerConfig
@@ -56,11 +55,6 @@ __all__ = ["Connection", "ConnectionOwner", "ResponseRecord"]
 log = logging.getLogger("wsgikit.error")
 
 
-def _poll_ms(timeout: float) -> int:
-    """``timeout`` seconds as poll()'s milliseconds, rounded up (never 0: that would not wait)."""
-    return max(1, int(timeout * 1000 + 0.999))
-
-
 def _no_body() -> bytes:
     """``wsgi.input``'s source for a request without a body."""
     return b""
@@ -68,35 +62,26 @@ def _no_body() -> bytes:
 
 #: Requests a connection may serve in a row while other connections wait for a worker.
 TURN: Final = 2
-#: Bytes asked of the kernel per recv.
-RECV_SIZE: Final = 65536
-#: A TLS send waits inside ``send()``; slices this big keep each call within the send budget.
-TLS_SEND_SLICE: Final = 65536
-#: A lingering worker answers the pool's call back only after this long (poll's smallest
-#: timeout): before, its own client's next request is usually on its way (under load it comes
-#: within a millisecond), and giving the connection up then costs a park and a wake for nothing
-#: (answering at once cost body-1m 7-30 % of its requests per second).
-CALL_AFTER: Final = 0.001
-#: After an error response: how long and how much unread input is swallowed before closing, so
-#: the close does not become a reset that destroys the response in flight (lingering close).
-LINGER_SECONDS: Final = 0.5
 #: While the server drains, how long a new connection may take to send its first bytes.
 SHUTDOWN_FIRST_REQUEST: Final = 1.0
-LINGER_BYTES: Final = 256 * 1024
 
+# What a worker does when the parser needs more bytes of a request head (``_next_step``).
+#: Read, waiting at most the time given (0: take only what is already here).
+READ: Final = 0
+#: Hold the worker for the client's next request (``keepalive_linger``), until called back.
+LINGER: Final = 1
+#: Give the worker up: the keep-alive parker watches the connection until it is readable.
+PARK: Final = 2
+#: The deadline has passed: 408 inside a head, else just close.
+EXPIRE: Final = 3
 
-#: Per thread: its receive buffer (see Connection._recv). A plain threading.local, not a
-#: subclass: compiled with mypyc, a subclass's attributes are not per thread (it crashed).
-_thread_state = threading.local()
-
-
-def _recv_buffer() -> memoryview:
-    """This thread's RECV_SIZE receive buffer, made on its first use."""
-    try:
-        view: memoryview = _thread_state.recv_view
-    except AttributeError:
-        view = _thread_state.recv_view = memoryview(bytearray(RECV_SIZE))
-    return view
+# What ``_quick_look`` found.
+#: The next bytes were here: the parser has them.
+FED: Final = 0
+#: Others wait for a worker and nothing is here: park without looking again.
+EMPTY: Final = 1
+#: Nothing yet, or EOF, or not looked: ``_next_step`` decides.
+UNSURE: Final = 2
 
 
 @dataclass
@@ -119,8 +104,8 @@ class ResponseRecord:
     keep_alive: bool = False
 
 
-class ConnectionOwner(Protocol):
-    """What a connection needs from its server."""
+class ConnectionOwner(LingerPool, Protocol):
+    """What a connection needs from its server (and, for lingering, from its worker pool)."""
 
     config: ServerConfig
     record_responses: bool
@@ -138,18 +123,12 @@ class ConnectionOwner(Protocol):
 
     def queued(self) -> int: ...
 
-    def linger_begin(self) -> int: ...
-
-    def linger_end(self) -> None: ...
-
-    def take_call(self) -> bool: ...
-
     def on_response(self, record: ResponseRecord) -> None: ...
 
     def connection_closed(self, conn: Connection) -> None: ...
 
 
-class Connection:
+class Connection(Transport):
     """A client socket and its parser; :meth:`serve` runs in a worker until it parks or closes."""
 
     def __init__(
@@ -162,21 +141,13 @@ class Connection:
         accepted_at: Optional[float] = None,
     ) -> None:
         cfg = owner.config
+        super().__init__(sock, cfg, owner)
         self.owner = owner
-        self.config = cfg
-        self.sock = sock
         if isinstance(address, tuple) and len(address) >= 2:
             self.remote_addr, self.remote_port = str(address[0]), str(address[1])
         else:
             self.remote_addr, self.remote_port = "", ""
         self.base_environ = base_environ
-        # ssl is imported only when TLS is used (it costs ~5 MB of memory)
-        self.tls = hasattr(sock, "do_handshake")
-        self._no_data: tuple[type[BaseException], ...] = (socket.timeout, BlockingIOError)
-        if self.tls:
-            import ssl
-
-            self._no_data += (ssl.SSLWantReadError,)
         self._handshaken = not self.tls
         self.parser = RequestParser(
             max_request_line=cfg.max_request_line,
@@ -197,21 +168,16 @@ class Connection:
         self.requests = 0
         #: Close after this many requests (``handle_request()`` serves exactly one).
         self.max_requests: Optional[int] = None
-        self._timeout: Optional[float] = -1.0
-        # how long the server may still wait on this client, each way (wsgikit.server.pacing)
-        self._send_pace = Pace(cfg.send_timeout, cfg.min_send_rate)
+        # how long the server may still wait on this client's body (wsgikit.server.pacing)
         self._body_pace = Pace(cfg.body_timeout, cfg.min_body_rate)
         # per-request state
         self._body_done = True
         self._continue_sent = False
         self._responding = False  # inside Gateway.run: a response may be partly sent
-        self._body_received = 0
         self._head: Optional[RequestHead] = None
         self._input: Optional[BodyInput] = None
-        self.trailers: tuple[tuple[str, str], ...] = ()
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
+        self._environ: Optional[dict[str, Any]] = None  # for wsgikit.trailers
+        self._trailers: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return f"<Connection {self.remote_addr}:{self.remote_port} requests={self.requests}>"
@@ -267,97 +233,112 @@ class Connection:
             return
 
     def _wait_for_bytes(self, turn: int) -> bool:
-        """Read more of a head, lingering briefly; park if nothing comes. False: not ours now."""
-        # Fast path, the usual case on a busy keep-alive connection: its next request is
-        # already here. Only for a connection that has served a request, on a non-blocking
-        # (plain TCP) socket, within its head deadline, and when it may keep its worker.
-        # When other connections wait for a worker it asks poll() first and, if nothing is
-        # here, parks at once (below): a recv() that finds nothing raises BlockingIOError, which
-        # costs three times a zero-timeout poll(), and a second look rarely finds more.
-        polled_empty = False  # others wait and the check found nothing: park without a look
-        fast = not self.tls and not self.fresh
-        others_wait = fast and self.owner.queued() > 0
-        if fast and (turn < TURN or not others_wait):
-            head_started = self.head_started
-            if head_started is None or (
-                time.monotonic() - head_started < self.config.header_timeout
-            ):
-                if others_wait and not self._poll(select.POLLIN, 0.0):
-                    polled_empty = True
-                else:
-                    data = self._recv_within(0.0)
-                    if data:
-                        if head_started is None:
-                            self.head_started = time.monotonic()
-                        self.parser.feed(data)
-                        return True
-                    # nothing yet, or EOF: the full path below decides
-        cfg = self.config
-        parser = self.parser
+        """The parser needs more of a request head: feed it (True), or give the connection up
+        (False: parked or closed). ``_next_step`` makes the keep-alive decision."""
+        polled_empty = False
+        if not self.tls and not self.fresh:
+            looked = self._quick_look(turn)
+            if looked == FED:
+                return True
+            polled_empty = looked == EMPTY
+        in_message = self.parser.in_message
         now = time.monotonic()
-        in_message = parser.in_message
+        deadline = self._deadline(in_message, now)
+        step, wait = self._next_step(turn, deadline - now, in_message, polled_empty)
+        if step == READ or step == LINGER:
+            # Unless the quick look just found nothing, it reads once before waiting: a
+            # connection woken from the parker is readable, and so may be one after its turn.
+            received = self._recv_within(wait, poll_first=polled_empty, linger=step == LINGER)
+            if received is not None:
+                if not received and not in_message:
+                    self.close()  # the client closed cleanly between requests
+                    return False
+                self._feed(received)
+                return True
+            step = PARK  # nothing came in time
+        if step == EXPIRE:
+            self.expire()
+        elif not self.owner.park(self, deadline):
+            self.close()
+        return False
+
+    def _next_step(
+        self, turn: int, remaining: float, in_message: bool, polled_empty: bool
+    ) -> tuple[int, float]:
+        """The keep-alive decision: what to do for the next bytes of a head (READ, LINGER,
+        PARK, EXPIRE) and how long a read may wait. The first case that applies decides."""
+        if remaining <= 0:
+            return EXPIRE, 0.0
+        owner = self.owner
+        if owner.shutting_down and not in_message and not self.fresh:
+            # Draining, between requests: a request already here is served (its response
+            # closes the connection); else the parker keeps it for the drain grace.
+            return READ, 0.0
+        if self.tls and self.sock.pending():  # type: ignore[attr-defined]
+            return READ, remaining  # decrypted bytes are already here
+        if self.fresh and owner.shutting_down:
+            # Connected before the listener closed: a moment to send its request, so that it
+            # is answered, not reset.
+            return READ, min(remaining, SHUTDOWN_FIRST_REQUEST)
+        if owner.queued() > 0:
+            # Others wait for a worker: never linger (a slow client must not hold a worker
+            # while ready requests queue). After its TURN, or when the quick look found
+            # nothing, the connection goes to the back of the line; else one look.
+            if turn >= TURN or polled_empty:
+                return PARK, 0.0
+            return READ, 0.0
+        # Nobody waits: hold the worker for the next request, which on a busy connection is
+        # usually on its way; the pool calls the worker back as soon as someone else waits.
+        return LINGER, min(self.config.keepalive_linger, remaining)
+
+    def _quick_look(self, turn: int) -> int:
+        """Take the next request of a busy keep-alive connection (plain TCP, a request served)
+        if it is already here, the usual case: FED, EMPTY or UNSURE."""
+        others_wait = self.owner.queued() > 0
+        if others_wait and turn >= TURN:
+            return UNSURE  # its turn is over: _next_step parks it
+        head_started = self.head_started
+        if head_started is not None and (
+            time.monotonic() - head_started >= self.config.header_timeout
+        ):
+            return UNSURE  # past the head's deadline: _next_step expires it
+        if others_wait and not self._poll(select.POLLIN, 0.0):
+            return EMPTY  # asking poll() is cheaper than a recv() that finds nothing
+        data = self._recv_within(0.0)
+        if data:
+            self._feed(data)
+            return FED
+        return UNSURE
+
+    def _deadline(self, in_message: bool, now: float) -> float:
+        """When waiting must end: a head ``header_timeout`` after its first byte (a new
+        connection's: after the accept), an idle connection ``keepalive_timeout`` after its
+        last response."""
+        cfg = self.config
         if in_message:
             if self.head_started is None:
                 self.head_started = now
-            deadline = self.head_started + cfg.header_timeout
-        elif self.fresh:
-            deadline = self.accepted_at + cfg.header_timeout
-        else:
-            deadline = self.idle_since + cfg.keepalive_timeout
-        remaining = deadline - now
-        if remaining <= 0:
-            self.expire()
+            return self.head_started + cfg.header_timeout
+        if self.fresh:
+            return self.accepted_at + cfg.header_timeout
+        return self.idle_since + cfg.keepalive_timeout
+
+    def _feed(self, data: bytes) -> None:
+        """Give the parser bytes of a head; the first starts the head's clock."""
+        if self.head_started is None:
+            self.head_started = time.monotonic()
+        self.parser.feed(data)
+
+    def has_input(self) -> bool:
+        """Bytes (or EOF, or an error) are waiting on the socket, or already buffered."""
+        if self.closed:
             return False
-        if self.owner.shutting_down and not in_message and not self.fresh:
-            # draining: a request already here is served (its response closes the
-            # connection); else it waits in the parker for the drain grace, holding no worker
-            received = self._recv_within(0.0)
-            if received:
-                self.head_started = time.monotonic()
-                parser.feed(received)
-                return True
-            if received is None and self.owner.park(self, deadline):
-                return False
-            self.close()
-            return False
-        lingering = False
-        if self.tls and self.sock.pending():  # type: ignore[attr-defined]
-            wait: float = remaining
-        elif self.fresh and self.owner.shutting_down:
-            # Draining (nothing is parked any more): a client that connected before the
-            # listener closed gets a moment to send its request, to be answered, not reset.
-            wait = min(remaining, SHUTDOWN_FIRST_REQUEST)
-        elif self.owner.queued() > 0:
-            # Others are waiting for a worker: no lingering (a slow client must not hold a
-            # worker while ready requests queue), no second look when the check above just
-            # found nothing (parking at once measured 10-20 % more requests per second at 100
-            # connections than looking again), and after TURN requests in a row not even bytes
-            # already here keep it: it goes to the back of the line.
-            if turn >= TURN or polled_empty:
-                if not self.owner.park(self, deadline):
-                    self.close()
-                return False
-            wait = 0.0
-        else:
-            # Nobody waits: linger for the next request, but give the worker up as soon as
-            # someone does (the pool calls a lingering worker back when a job queues up).
-            wait = min(cfg.keepalive_linger, remaining)
-            lingering = True
-        # Unless the check above just found nothing, it reads once without waiting first: a
-        # connection woken from the parker is readable, and one that has had its turn may have
-        # its next request already here.
-        received = self._recv_within(wait, poll_first=polled_empty, linger=lingering)
-        if received is not None:
-            if not received and not in_message:
-                self.close()  # a clean close between requests
-                return False
-            if self.head_started is None:
-                self.head_started = time.monotonic()
-            parser.feed(received)
+        if self.parser.has_buffered_data:
             return True
-        if not self.owner.park(self, deadline):
-            self.close()
-        return False
+        try:
+            return self._poll(select.POLLIN, 0.0)
+        except (OSError, ValueError):
+            return False
 
     def expire(self) -> None:
         """The deadline passed (called by a worker or the keep-alive thread): 408 or close."""
@@ -376,8 +357,6 @@ class Connection:
         owner = self.owner
         started = time.monotonic()
         self._continue_sent = False
-        self._body_received = 0
-        self.trailers = ()
         self._send_pace.reset()  # each request and response starts with a full budget
         self._body_pace.reset()
         if head.chunked or head.content_length:
@@ -400,6 +379,8 @@ class Connection:
             remote_port=self.remote_port,
             queue_wait=queue_wait,
         )
+        if head.chunked:  # wsgikit.trailers goes in at the body's end
+            self._environ, self._trailers = environ, ()
         gateway = Gateway(
             owner.get_app(),
             environ,
@@ -424,6 +405,7 @@ class Connection:
         keep = outcome.keep_alive and self._reusable()
         if keep and not self._body_done:
             keep = self._drain(wsgi_input)
+        self._environ = None
         if owner.record_responses:
             self._record(head, outcome, environ, started, queue_wait, keep)
         return keep
@@ -454,7 +436,7 @@ class Connection:
         if head.expect_continue and not self._continue_sent:
             return False  # the client may or may not send the body now: close
         if head.content_length is not None:
-            return head.content_length - self._body_received <= self.config.max_drain_bytes
+            return head.content_length - wsgi_input.received <= self.config.max_drain_bytes
         return True  # chunked: try to drain, close if it is too long
 
     def _record(
@@ -497,14 +479,15 @@ class Connection:
             if kind is BodyChunk:
                 data: bytes = event.data  # type: ignore[union-attr]
                 if data:
-                    self._body_received += len(data)
                     return data
                 continue
             if kind is EndOfMessage:
                 self._body_done = True
+                if self._environ is not None:
+                    self._environ["wsgikit.trailers"] = self._trailers
                 return b""
             if kind is Trailers:
-                self.trailers = event.headers  # type: ignore[union-attr]
+                self._trailers = event.headers  # type: ignore[union-attr]
                 continue
             if event is NEED_DATA:
                 pace = self._body_pace
@@ -550,214 +533,7 @@ class Connection:
             self._continue_sent = True
             self._send(continue_response())
 
-    # -- socket helpers -----------------------------------------------------------------------
-
-    def _settimeout(self, timeout: float) -> None:
-        if timeout != self._timeout:
-            self.sock.settimeout(timeout)
-            self._timeout = timeout
-
-    # Plain TCP sockets stay non-blocking and wait with poll() only when the kernel says
-    # EAGAIN. A socket with a timeout would cost an ioctl per settimeout() and a poll() before
-    # every recv and send, each releasing the GIL (so another thread can take it): measured,
-    # that was a large share of a small request's cost. TLS sockets keep socket timeouts.
-
-    def _recv_within(
-        self, timeout: float, *, poll_first: bool = False, linger: bool = False
-    ) -> Optional[bytes]:
-        """Up to RECV_SIZE bytes (b"" at EOF), waiting at most ``timeout``; None if none came.
-
-        ``poll_first``: the socket was just found empty, so wait before the first recv().
-        ``linger``: the wait ends early (None) when the pool calls this worker back.
-        """
-        if self.tls:
-            self._settimeout(timeout)
-            try:
-                return self._recv()
-            except self._no_data:
-                return None
-        self._settimeout(0.0)
-        if not poll_first:
-            try:
-                return self._recv()
-            except BlockingIOError:
-                pass
-        if timeout <= 0:
-            return None
-        if not (self._linger(timeout) if linger else self._poll(select.POLLIN, timeout)):
-            return None
-        try:
-            return self._recv()
-        except BlockingIOError:  # woken without data (it happens): treat as a quiet moment
-            return None
-
-    def _recv(self) -> bytes:
-        """Up to RECV_SIZE bytes, read into the thread's buffer and copied out at their size.
-
-        Not ``sock.recv(RECV_SIZE)``: it allocates RECV_SIZE bytes and shrinks them in place,
-        leaving a block just short of RECV_SIZE that the parser or the app may keep, which no
-        later allocation of RECV_SIZE fits in. Under a mix of body sizes that churn fragments
-        the C heap and RSS keeps growing while the Python objects stay flat (the soak in
-        docs/reliability.rst); one copy per read costs far less than that.
-        """
-        view = _recv_buffer()
-        n = self.sock.recv_into(view)
-        return view[:n].tobytes()
-
-    def has_input(self) -> bool:
-        """Bytes (or EOF, or an error) are waiting on the socket, or already buffered."""
-        if self.closed:
-            return False
-        if self.parser.has_buffered_data:
-            return True
-        try:
-            return self._poll(select.POLLIN, 0.0)
-        except (OSError, ValueError):
-            return False
-
-    def _poll(self, events: int, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for ``events`` (or an error/hang-up) on the socket.
-
-        ``timeout <= 0`` only asks. A poll object per call costs 0.2 us more than one kept per
-        connection, which would cost 290 bytes for each of (say) 10 000 idle connections.
-        """
-        poller = select.poll()
-        poller.register(self.sock, events)
-        return bool(poller.poll(_poll_ms(timeout) if timeout > 0 else 0))
-
-    def _linger(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` for the socket to become readable: True if it did, False on
-        timeout or when the pool calls this worker back for a queued job (after CALL_AFTER)."""
-        owner = self.owner
-        call_fd = owner.linger_begin()
-        try:
-            deadline = time.monotonic() + timeout
-            poller = select.poll()
-            poller.register(self.sock, select.POLLIN)
-            if poller.poll(_poll_ms(min(timeout, CALL_AFTER))):
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            poller.register(call_fd, select.POLLIN)
-            while True:
-                events = poller.poll(_poll_ms(remaining))
-                if not events:
-                    return False
-                for fd, _ in events:
-                    if fd != call_fd:
-                        return True
-                if owner.take_call():
-                    return False
-                # another lingering worker took the call: wait for the socket alone
-                poller.unregister(call_fd)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-        finally:
-            owner.linger_end()
-
-    def _wait_writable(self) -> None:
-        """Wait until the client takes more of the response, within the send pace's allowance
-        (``wsgikit.server.pacing``); ``TimeoutError`` when the client reads too slowly."""
-        pace = self._send_pace
-        allowance = pace.allowance()
-        started = time.monotonic()
-        ready = allowance > 0 and self._poll(select.POLLOUT, allowance)
-        pace.spend(time.monotonic() - started)
-        if not ready:
-            raise TimeoutError(self._too_slow())
-
-    def _too_slow(self) -> str:
-        if self.config.min_send_rate:
-            return (f"client read the response slower than min_send_rate "
-                    f"({self.config.min_send_rate} bytes/s) or stalled for "
-                    f"{self.config.send_timeout:g} seconds")
-        return f"send stalled for {self.config.send_timeout:g} seconds"
-
-    def _send(self, data: bytes | memoryview) -> None:
-        """Send all of ``data``; ``TimeoutError`` when the client reads too slowly."""
-        if self.tls:
-            self._send_tls(data)
-            return
-        self._settimeout(0.0)
-        sock = self.sock
-        pace = self._send_pace
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        pace.moved += sent
-        size = len(data)
-        if sent == size:
-            return
-        view = memoryview(data)
-        while sent < size:
-            self._wait_writable()
-            try:
-                progress = sock.send(view[sent:])
-            except BlockingIOError:
-                continue
-            sent += progress
-            pace.moved += progress
-
-    def _send_tls(self, data: bytes | memoryview) -> None:
-        """``_send`` for TLS sockets, which wait inside ``send()``: a slice at a time, each
-        within the send pace's allowance."""
-        pace = self._send_pace
-        view = memoryview(data)
-        sent = 0
-        while sent < len(view):
-            allowance = pace.allowance()
-            if allowance <= 0:
-                raise TimeoutError(self._too_slow())
-            self._settimeout(allowance)
-            started = time.monotonic()
-            try:
-                progress = self.sock.send(view[sent : sent + TLS_SEND_SLICE])
-            except socket.timeout:
-                raise TimeoutError(self._too_slow()) from None
-            finally:
-                pace.spend(time.monotonic() - started)
-            sent += progress
-            pace.moved += progress
-
-    def _sendv(self, parts: list[bytes]) -> None:
-        """Send all of ``parts`` (plain TCP) with one ``sendmsg`` when the kernel takes it all."""
-        self._settimeout(0.0)
-        try:
-            sent = self.sock.sendmsg(parts)
-        except BlockingIOError:
-            sent = 0
-        self._send_pace.moved += sent
-        for part in parts:  # what is left, if anything, part by part
-            if sent >= len(part):
-                sent -= len(part)
-                continue
-            self._send(memoryview(part)[sent:] if sent else part)
-            sent = 0
-
-    def _sendfile(self, file: Any, offset: int, count: int) -> int:
-        """``os.sendfile`` (plain TCP) under the same pacing as ``_send``; the bytes sent."""
-        self._settimeout(0.0)
-        out = self.sock.fileno()
-        fd = file.fileno()
-        total = 0
-        try:
-            while total < count:
-                try:
-                    progress = os.sendfile(out, fd, offset + total, min(count - total, 1 << 30))
-                except BlockingIOError:
-                    self._wait_writable()
-                    continue
-                if not progress:  # the file is shorter than it was
-                    break
-                total += progress
-                self._send_pace.moved += progress
-        finally:
-            if total and hasattr(file, "seek"):
-                file.seek(offset + total)  # as socket.sendfile leaves it
-        return total
+    # -- TLS, errors, closing ---------------------------------------------------------------
 
     def _handshake(self) -> bool:
         """A blocking handshake in this thread, for ``handle_request()`` only: otherwise the
@@ -791,9 +567,7 @@ class Connection:
     def prefeed(self, data: bytes) -> None:
         """Bytes of the first request read before a worker took the connection (the handshake
         thread reads what came with the client's last handshake flight)."""
-        if self.head_started is None:
-            self.head_started = time.monotonic()
-        self.parser.feed(data)
+        self._feed(data)
 
     def _fail(self, exc: ProtocolError, status: Optional[int] = None) -> None:
         """Answer a protocol error (once, short, ``Connection: close``) and close gently."""
@@ -807,40 +581,13 @@ class Connection:
         except OSError:
             self.close()
             return
-        self._lingering_close()
-
-    def _close_notify(self) -> None:
-        """Send TLS close_notify without waiting for the client's: the client can tell a
-        complete response from a cut one, and OpenSSL keeps the session for resumption by id
-        (it drops the sessions of connections closed without one)."""
-        try:
-            self.sock.setblocking(False)
-            self.sock.unwrap()  # type: ignore[attr-defined]
-        except (OSError, ValueError):  # ssl.SSLWantReadError: the client's reply not here yet
-            pass
+        self._discard_input()
+        self.close()
 
     def _client_error(self, exc: BaseException) -> None:
         """Count a client-caused error (DEBUG line, rate-limited summary: clientlog)."""
         detail = f"port {self.remote_port}: {exc}"
         self.owner.client_errors.record(kind_of(exc), self.remote_addr, detail)
-
-    def _lingering_close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + LINGER_SECONDS
-            swallowed = 0
-            while swallowed < LINGER_BYTES:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._settimeout(remaining)
-                n = self.sock.recv_into(_recv_buffer())
-                if not n:
-                    break
-                swallowed += n
-        except OSError:
-            pass
-        self.close()
 
     def close(self) -> None:
         if self.closed:

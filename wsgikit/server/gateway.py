@@ -349,7 +349,7 @@ class Gateway:
             self._send_out(head + writer.body(data))  # b"" + x is x itself: no copy
             return
         # A large block: send it as it is after the head, rather than copying it to prepend
-        # the head (a 1 MiB body was one extra 1 MiB copy per response).
+        # the head (one more copy of the whole block per response).
         out = writer.body(data)
         if head and self._sendv is not None:
             self._send_out_all([head, out])  # one system call (writev), no copy
@@ -431,12 +431,8 @@ class Gateway:
         except (OSError, AttributeError):
             offset = 0
         count = max(0, size - offset)
-        declared = None
-        for name, value in self.headers or ():
-            if name.lower() == "content-length":
-                declared = int(value.strip())
-        if declared is not None:
-            count = min(count, declared)
+        if writer.content_length is not None:  # what the head promised, no more
+            count = min(count, writer.content_length)
         self._send_out(head)
         sent = 0
         if count:
@@ -444,10 +440,10 @@ class Gateway:
                 sent = self._sendfile(filelike, offset, count)  # type: ignore[misc]
             except OSError as exc:
                 raise ClientDisconnected(f"client went away during sendfile: {exc}") from exc
-        self.outcome.body_bytes = sent
-        keep = b"\r\nconnection: close\r\n" not in head.lower() and writer.framing == "length"
-        self.outcome.keep_alive = keep and (declared is None or sent == declared)
+        writer.count_body(sent)
+        writer.end()
         self._done = True
+        self._account(writer)
 
     def _finish(self) -> None:
         if self._done:

@@ -27,9 +27,9 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-__all__ = ["Parkable", "KeepAliveParker"]
+__all__ = ["KeepAliveParker"]
 
 log = logging.getLogger("wsgikit.error")
 
@@ -77,12 +77,6 @@ class WakeUp:
     def close(self) -> None:
         self.reader.close()
         self._writer.close()
-
-
-class Parkable(Protocol):
-    """What the parker needs from a connection."""
-
-    def fileno(self) -> int: ...
 
 
 class KeepAliveParker:
