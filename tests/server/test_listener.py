@@ -130,3 +130,24 @@ def test_given_listeners_are_served_and_left_to_their_owner(tmp_path: Path) -> N
     assert path.exists()
     close_listeners(bound)
     assert not path.exists()
+
+
+def test_a_name_with_both_families_binds_ipv4_as_wsgiref_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """localhost resolving to ::1 first (common) must still answer on 127.0.0.1."""
+    real = socket.getaddrinfo
+
+    def six_first(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in (b"localhost", "localhost"):
+            v6 = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))
+            return [v6, *real("127.0.0.1", port, *args, **kwargs)]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", six_first)
+    [bound] = listener.bind_listeners(ServerConfig(host="localhost", port=0))
+    try:
+        assert bound.sock.family == socket.AF_INET
+        assert bound.sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        close_listeners([bound])

@@ -78,7 +78,10 @@ def _bind_tcp(spec: BindSpec, config: ServerConfig) -> socket.socket:
         )
     except socket.gaierror as exc:
         raise ListenError(f"cannot listen on {spec}: unknown host ({exc.strerror})") from None
-    family, socktype, proto, _, address = infos[0]
+    # A name with both families (localhost on many systems lists ::1 first) binds IPv4, as
+    # wsgiref and gunicorn do, so make_server("localhost", ...) answers on 127.0.0.1; an IPv6
+    # literal resolves to IPv6 only, and [::] is how to listen on IPv6.
+    family, socktype, proto, _, address = min(infos, key=lambda info: info[0] != socket.AF_INET)
     sock = socket.socket(family, socktype, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
