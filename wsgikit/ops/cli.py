@@ -29,7 +29,7 @@ _MAIN_PID = os.getpid()
 
 def _help_width() -> int:
     """The width ``shutil.get_terminal_size()`` would give help text, without importing shutil
-    (argparse does, with the compression modules it loads: ~1 MB in every server process)."""
+    (argparse does, with the compression modules it loads, in every server process)."""
     try:
         return int(os.environ["COLUMNS"]) - 2
     except (KeyError, ValueError):
@@ -184,7 +184,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         app = import_app(spec, factory=config.factory)
         ssl_context = None
-        if config.certfile:  # ssl (libssl, libcrypto: ~5 MB of RSS) only loaded for TLS
+        if config.certfile:  # ssl (libssl, libcrypto) is loaded only for TLS
             from wsgikit.server.tls import make_ssl_context
 
             ssl_context = make_ssl_context(config)

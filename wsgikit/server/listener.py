@@ -71,7 +71,7 @@ def reason(exc: OSError) -> str:
 def _bind_tcp(spec: BindSpec, config: ServerConfig) -> socket.socket:
     host = spec.host
     try:
-        # An ASCII host goes as bytes: a str would load the IDNA codec (about 1 MB of memory).
+        # An ASCII host goes as bytes: a str would load the IDNA codec into every process.
         name = host.encode("ascii") if host and host.isascii() else host or None
         infos = socket.getaddrinfo(
             name, spec.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
