@@ -18,6 +18,7 @@ import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 MODE = os.environ.get("WSGIKIT_COMPILE", "auto").strip().lower() or "auto"
 if MODE not in ("auto", "0", "1"):
@@ -96,7 +97,22 @@ class OptionalBuildExt(build_ext):
             say(f"installing the pure-Python build: compiling failed ({exc})")
 
 
+class FreshBuildPy(build_py):
+    """Copy the packages into an empty build directory.
+
+    pip builds a source checkout in place, and setuptools keeps what an earlier build left in
+    build/lib: a module that moved or was deleted since would be packed into the wheel again.
+    """
+
+    def run(self) -> None:
+        for package in ("wsgikit", "middleware"):
+            stale = os.path.join(self.build_lib, package)
+            if os.path.isdir(stale):
+                shutil.rmtree(stale)
+        super().run()
+
+
 ext_modules = compiled_extensions()
 if ext_modules:
     say("compiling the request path with mypyc (WSGIKIT_COMPILE=0 skips it)")
-setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt, "build_py": FreshBuildPy})

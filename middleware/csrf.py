@@ -26,6 +26,7 @@ from werkzeug.http import parse_options_header
 
 from middleware._wsgi import plain_response
 from middleware.sessions import get_session
+from wsgikit.server.environ import cgi_key
 from wsgikit.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgikit.util import request_path
 
@@ -120,7 +121,7 @@ class CSRFMiddleware:
             raise ValueError("max_form_bytes must be a non-negative int")
         self.app = app
         self.field_name = field_name
-        self.header_key = "HTTP_" + header_name.upper().replace("-", "_")
+        self.header_key = cgi_key(header_name)
         self.max_form_bytes = max_form_bytes
 
     def _own_origin(self, environ: WSGIEnvironment) -> Optional[tuple[str, str, int]]:

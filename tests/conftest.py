@@ -80,19 +80,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server (no persistence) on 127.0.0.1; stopped by PID at the end."""
+def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A private redis-server (no persistence) on 127.0.0.1 answering PING: (process, URL).
+
+    Another process may take the probed port before redis binds it: then a new port, 3 tries.
+    """
     program = require_program("redis-server")
     redis = require_module("redis")
-    for _attempt in range(3):  # another process may take the port between probe and bind
+    for _attempt in range(3):
         port = free_port()
-        log = (tmp_path / f"redis-{port}.log").open("wb")
-        proc = subprocess.Popen(
-            [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(tmp_path)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with (directory / f"redis-{port}.log").open("wb") as log:  # the child keeps its own fd
+            proc = subprocess.Popen(
+                [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no", "--dir", str(directory)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + 10
         ready = False
@@ -104,19 +106,27 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.05)
         client.close()
         if ready:
-            try:
-                yield f"redis://127.0.0.1:{port}/0"
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-                log.close()
-            return
-        if proc.poll() is None:
-            proc.kill()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        stop_process(proc)
+    pytest.fail(f"redis-server did not answer PING; see {directory}")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s; always reaped."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
         proc.wait(timeout=10)
-        log.close()
-    pytest.fail(f"redis-server did not answer PING; see {tmp_path}")
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server for one test (see :func:`start_redis`); stopped at the end."""
+    proc, url = start_redis(tmp_path)
+    try:
+        yield url
+    finally:
+        stop_process(proc)

@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 import pytest
 
-from tests.conftest import free_port, require_module, require_program
+from tests.conftest import free_port, require_module, require_program, start_redis
 from tests.ops.conftest import ServeProcess
 
 HERE = Path(__file__).resolve().parent
@@ -189,31 +189,6 @@ class Cluster:
         return (self.dirs["nginx"] / "error.log").read_text().splitlines()
 
 
-def _start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    program = require_program("redis-server")
-    redis = require_module("redis")
-    port = free_port()
-    log = (tmp / "redis.log").open("wb")
-    proc = subprocess.Popen(
-        [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--dir", str(tmp)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if client.ping():
-                break
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not answer PING")
-    client.close()
-    return proc, f"redis://127.0.0.1:{port}/0"
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """redis + three instances (app3 with two workers) + nginx + HAProxy, all ready."""
@@ -224,7 +199,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     children: list[subprocess.Popen[bytes]] = []
     instances: list[Instance] = []
     try:
-        redis_proc, redis_url = _start_redis(tmp)
+        redis_proc, redis_url = start_redis(tmp)
         children.append(redis_proc)
         env = {"DEPLOY_REDIS_URL": redis_url, "DEPLOY_SECRET": "s" * 32}
         instances = [Instance("app1", tmp, env), Instance("app2", tmp, env),

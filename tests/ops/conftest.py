@@ -69,6 +69,28 @@ APP_SOURCE = textwrap.dedent(
 LISTEN_RE = re.compile(r"Listening on (\S+)")
 
 
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 20.0, what: str = "",
+    proc: Optional[ServeProcess] = None, interval: float = 0.02,
+) -> None:
+    """Poll ``predicate`` until true; at ``timeout`` fail the test with the server's output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out waiting for {what}" + (f":\n{proc.output()}" if proc else ""))
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def child_pythonpath() -> str:
     """The test run's own PYTHONPATH, then the source tree: in make test's compiled pass the
     compiled build comes first, so children (``--workers``, ``--reload``, TLS) run it too."""

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,30 @@ def test_forcing_a_compile_without_a_compiler_fails_the_install(
     assert result.returncode != 0
     assert "WSGIKIT_COMPILE=1 but no C compiler" in result.stdout + result.stderr
     assert not list((venv / "lib").glob("python*/site-packages/wsgikit"))
+
+
+def test_a_build_in_a_used_checkout_packs_no_stale_module(tmp_path: Path) -> None:
+    """pip builds a checkout in place: what an earlier build left in build/lib (a module since
+    moved or deleted) must not reach the wheel."""
+    tree = tmp_path / "src"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                           check=True, timeout=60).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            (tree / name).write_bytes((ROOT / name).read_bytes())
+    stale = tree / "build" / "lib" / "wsgikit" / "moved_away.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("STALE = True\n")
+    out = tmp_path / "wheels"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "--no-cache-dir", "-w", str(out), str(tree)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "WSGIKIT_COMPILE": "0"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    [wheel] = out.glob("wsgikit-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "wsgikit/server/connection.py" in names
+    assert "wsgikit/moved_away.py" not in names

@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import http.client
 import json
-import os
 import re
 import signal
 import time
@@ -19,19 +18,10 @@ from typing import Callable
 
 import pytest
 
-from tests.ops.conftest import ServeProcess, get_json, request, run_cli
+from tests.ops.conftest import ServeProcess, get_json, process_alive, request, run_cli, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-
-def _until(predicate: Callable[[], bool], timeout: float, what: str,
-           proc: ServeProcess | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}" + (f":\n{proc.output()}" if proc else ""))
 
 
 def _status(url: str) -> int:
@@ -47,13 +37,6 @@ def _refused(url: str) -> bool:
         return False  # taken from the backlog while draining, slowly on a busy machine: retry
     return False
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _serve_during_delay(url: str, until: float) -> set[int]:
@@ -79,14 +62,14 @@ def test_sigterm_reports_draining_at_once_then_serves_for_the_delay(
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         sent = time.monotonic()
         proc.signal(signal.SIGTERM)
-        _until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
+        wait_until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
         status, headers, body = request(url, "/_status")
         doc = json.loads(body)
         assert (status, doc["status"], doc["ready"]) == (503, "draining", False)
         # accepted during the delay, still running when the listener closes: it must finish
         slow = pool.submit(request, url, "/sleep/2.5", timeout=20)
         _serve_during_delay(url, sent + delay - 0.5)
-        _until(lambda: _refused(url), delay + 5.0, "the listener to close", proc)
+        wait_until(lambda: _refused(url), delay + 5.0, "the listener to close", proc)
         closed_after = time.monotonic() - sent
         assert closed_after >= delay, closed_after  # not before the delay ran out
         assert slow.result(timeout=20)[0] == 200
@@ -110,7 +93,7 @@ def test_keep_alive_ends_during_the_delay(serve: Callable[..., ServeProcess]) ->
         first.read()
         assert first.status == 200 and not first.will_close
         proc.signal(signal.SIGTERM)
-        _until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
+        wait_until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
         conn.request("GET", "/during")  # the same, idle keep-alive connection
         second = conn.getresponse()
         assert json.loads(second.read())["PATH_INFO"] == "/during"
@@ -132,15 +115,15 @@ def test_workers_report_draining_and_serve_for_the_delay(
     proc.wait_for(r"worker \d+ started", count=2)
     workers = {int(p) for p in re.findall(r"worker (\d+) started", proc.output())}
     answered: set[int] = set()  # both workers serving (a booting one would just die)
-    _until(lambda: answered.add(get_json(url)["pid"]) or answered == workers, 20.0,
+    wait_until(lambda: answered.add(get_json(url)["pid"]) or answered == workers, 20.0,
            "both workers to answer", proc)
     sent = time.monotonic()
     proc.signal(signal.SIGTERM)
-    _until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
+    wait_until(lambda: _status(url) == 503, 1.0, "status 503 right after SIGTERM", proc)
     # every worker has been told: ten fresh connections, ten 503s, whichever worker answers
     assert [_status(url) for _ in range(10)] == [503] * 10
     assert _serve_during_delay(url, sent + delay - 0.5) <= workers
-    _until(lambda: _refused(url), delay + 5.0, "the listeners to close", proc)
+    wait_until(lambda: _refused(url), delay + 5.0, "the listeners to close", proc)
     assert time.monotonic() - sent >= delay
     assert proc.proc.wait(20) == 0
     assert "all workers stopped" in proc.output()
@@ -169,7 +152,8 @@ def test_sighup_retires_old_workers_without_the_delay(
     old = {int(p) for p in re.findall(r"worker (\d+) started", proc.output())}
     proc.signal(signal.SIGHUP)
     proc.wait_for(r"worker \d+ started", count=4)
-    _until(lambda: not any(_alive(pid) for pid in old), 15.0, "old workers to exit", proc)
+    wait_until(lambda: not any(process_alive(pid) for pid in old), 15.0, "old workers to exit",
+               proc)
     assert "not ready; serving" not in proc.output()
     assert _status(url) == 200
     assert get_json(url)["pid"] not in old

@@ -12,29 +12,11 @@ from typing import Callable
 
 import pytest
 
-from tests.ops.conftest import ServeProcess, get_json, request
+from tests.ops.conftest import ServeProcess, get_json, process_alive, request, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
-def _until(
-    predicate: Callable[[], bool], timeout: float = 20.0, what: str = "",
-    proc: ServeProcess | None = None,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}" + (f":\n{proc.output()}" if proc else ""))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _workers(proc: ServeProcess) -> list[int]:
@@ -68,7 +50,7 @@ def test_workers_share_the_listener_and_a_killed_worker_is_replaced(
     proc.wait_for(r"worker \d+ started", count=2)
     first = _workers(proc)
     assert len(first) == 2 and proc.pid not in first
-    _until(lambda: get_json(url)["pid"] in first, what="a worker answering")
+    wait_until(lambda: get_json(url)["pid"] in first, what="a worker answering")
     victim = first[0]
     os.kill(victim, signal.SIGKILL)
     proc.wait_for(rf"worker {victim} died \(signal SIGKILL\); starting a replacement")
@@ -85,7 +67,7 @@ def test_workers_share_the_listener_and_a_killed_worker_is_replaced(
     assert seen <= set(now) and seen, seen
     assert proc.stop() == 0
     for pid in now:
-        _until(lambda pid=pid: not _alive(pid), what=f"worker {pid} to exit")
+        wait_until(lambda pid=pid: not process_alive(pid), what=f"worker {pid} to exit")
 
 
 def test_sigterm_drains_every_worker(serve: Callable[..., ServeProcess]) -> None:
@@ -113,7 +95,8 @@ def test_sighup_reloads_code_into_new_workers(
     source.write_text(source.read_text().replace('VERSION = "v1"', 'VERSION = "v2-longer"'))
     proc.signal(signal.SIGHUP)
     proc.wait_for(r"SIGHUP: starting 2 new worker")
-    _until(lambda: all(not _alive(pid) for pid in old), what="old workers to drain", proc=proc)
+    wait_until(lambda: all(not process_alive(pid) for pid in old), what="old workers to drain",
+               proc=proc)
     assert get_json(url)["version"] == "v2-longer"
     # a broken new version keeps the running workers
     source.write_text("this is not python\n")
@@ -129,10 +112,10 @@ def test_ttin_and_ttou_change_the_worker_count(serve: Callable[..., ServeProcess
     proc.wait_for(r"worker \d+ started", count=2)
     proc.signal(signal.SIGTTIN)
     proc.wait_for(r"worker \d+ started", count=3)
-    _until(lambda: len(_workers(proc)) == 3, what="three workers")
+    wait_until(lambda: len(_workers(proc)) == 3, what="three workers")
     proc.signal(signal.SIGTTOU)
     proc.wait_for(r"SIGTTOU: 2 worker")
-    _until(lambda: len(_workers(proc)) == 2, what="back to two workers", proc=proc)
+    wait_until(lambda: len(_workers(proc)) == 2, what="back to two workers", proc=proc)
     assert proc.stop() == 0
 
 
@@ -158,12 +141,12 @@ def test_reload_picks_up_an_edited_module(
     proc = serve("opsapp:app", "--port", "0", "--reload", "--reload-interval", "0.2")
     url = proc.wait_listening()[0]
     assert "development mode (--reload)" in proc.output()
-    _until(lambda: _answers(url) == "v1", what="the first child to serve")
+    wait_until(lambda: _answers(url) == "v1", what="the first child to serve")
     first_pid = get_json(url)["pid"]
     source = app_dir / "opsapp.py"
     time.sleep(0.05)
     source.write_text(source.read_text().replace('VERSION = "v1"', 'VERSION = "v2-edited"'))
-    _until(lambda: _answers(url) == "v2-edited", what="the edited code to be served")
+    wait_until(lambda: _answers(url) == "v2-edited", what="the edited code to be served")
     assert get_json(url)["pid"] != first_pid
     assert get_json(url)["pid"] != proc.pid  # the app runs in a child process
     assert "opsapp.py changed; restarting" in proc.output()
@@ -179,7 +162,7 @@ def test_reload_exclude_and_broken_code(
     proc = serve("opsapp:app", "--port", "0", "--reload", "--reload-interval", "0.2",
                  "--reload-exclude", "scratch/*")
     url = proc.wait_listening()[0]
-    _until(lambda: _answers(url) == "v1", what="the first child to serve")
+    wait_until(lambda: _answers(url) == "v1", what="the first child to serve")
     pid = get_json(url)["pid"]
     (app_dir / "scratch" / "notes.py").write_text("x = 2  # edited\n")
     time.sleep(1.0)
@@ -189,7 +172,7 @@ def test_reload_exclude_and_broken_code(
     source.write_text("def broken(:\n")
     proc.wait_for(r"the server exited with code 2; waiting for a file change")
     source.write_text(good.replace('VERSION = "v1"', 'VERSION = "v3-fixed"'))
-    _until(lambda: _answers(url) == "v3-fixed", what="the fixed code to be served")
+    wait_until(lambda: _answers(url) == "v3-fixed", what="the fixed code to be served")
     assert proc.stop() == 0
 
 

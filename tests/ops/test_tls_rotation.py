@@ -74,6 +74,12 @@ def _serve_tls(serve: Callable[..., ServeProcess], certs: dict[str, dict[str, st
     return proc, proc.wait_listening()[0]
 
 
+#: How a reused connection the server closed while idle shows up as the next GET goes out: a
+#: TCP EOF or reset, or over TLS the close_notify (or a bare EOF) read instead of a response.
+_CLOSED_WHILE_IDLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                      ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
 class _Load:
     """Client threads sending requests (new connections and keep-alive ones) until stopped."""
 
@@ -111,9 +117,7 @@ class _Load:
                 if conn is not None:
                     conn.close()
                 conn = None
-                if reused and not responding and isinstance(
-                    exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-                ):
+                if reused and not responding and isinstance(exc, _CLOSED_WHILE_IDLE):
                     # an idle keep-alive connection the server closed as this GET went out:
                     # no response began, so, as urllib3 and the balancers do (RFC 9112 §9.3.1),
                     # it is sent again on a new connection; a failure there counts

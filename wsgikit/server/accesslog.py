@@ -295,7 +295,7 @@ class ServerAccessLog:
             time=datetime.fromtimestamp(record.started or time.time(), timezone.utc).astimezone(),
             request_id=env.get(REQUEST_ID_KEY),
             request_headers={k: v for k, v in env.items() if k.startswith("HTTP_")}
-            or {"HTTP_" + k.upper().replace("-", "_"): v for k, v in record.request_headers},
+            or {cgi_key(k): v for k, v in record.request_headers},
             response_headers=record.response_headers,
             environ=env,
             request_uri=record.target,
