@@ -123,3 +123,17 @@ def test_a_stalled_send_wrapped_by_the_gateway_is_a_timeout():
             raise ClientDisconnected("client went away while sending") from exc
     except ClientDisconnected as wrapped:
         assert kind_of(wrapped) == "timeout"
+
+
+def test_log_throttle_says_when_a_line_is_due_and_counts_in_between() -> None:
+    from wsgikit.server.clientlog import LogThrottle
+
+    throttle = LogThrottle(10.0)
+    assert throttle.count(now=100.0) == (1, float("inf"))  # the first event logs at once
+    assert throttle.count(now=101.0) is None
+    assert throttle.count(now=109.9) is None
+    assert throttle.count(now=110.0) == (3, 10.0)  # three events since the last line
+    assert throttle.events == 4
+    throttle.reset()
+    assert throttle.events == 0
+    assert throttle.count(now=111.0) == (1, float("inf"))  # over, so the next one logs at once

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Callable, Final, Optional
 
-__all__ = ["ClientErrorLog", "KINDS", "INTERVAL", "MAX_CLIENTS", "kind_of"]
+__all__ = ["ClientErrorLog", "KINDS", "INTERVAL", "MAX_CLIENTS", "LogThrottle", "kind_of"]
 
 #: Seconds between two summary lines (a summary is written only if something happened).
 INTERVAL: Final = 60.0
@@ -32,6 +32,40 @@ KINDS: Final = {
     "reset": ("connection reset or abandoned", "connections reset or abandoned"),
     "tls": ("failed TLS handshake", "failed TLS handshakes"),
 }
+
+
+class LogThrottle:
+    """One log line per ``interval`` seconds for an event that can repeat many times a second
+    (a refused connection, a failing accept()): counts the events, says when a line is due.
+
+    Not locked: it is called from the one accept thread, and a lost count under a race would
+    only change a number in a log line.
+    """
+
+    __slots__ = ("interval", "events", "_logged_events", "_logged_at")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.events = 0  # since the last reset()
+        self._logged_events = 0
+        self._logged_at: Optional[float] = None
+
+    def count(self, now: Optional[float] = None) -> Optional[tuple[int, float]]:
+        """Count one event. When a line is due: (events since the last line, seconds since the
+        last line, ``inf`` for the first); else None."""
+        self.events += 1
+        now = time.monotonic() if now is None else now
+        last = self._logged_at
+        if last is not None and now - last < self.interval:
+            return None
+        since = self.events - self._logged_events
+        self._logged_events, self._logged_at = self.events, now
+        return since, (now - last if last is not None else float("inf"))
+
+    def reset(self) -> None:
+        """The condition is over: the next event logs at once, and counts start again."""
+        self.events = self._logged_events = 0
+        self._logged_at = None
 
 
 def kind_of(exc: BaseException) -> str:

@@ -39,7 +39,7 @@ from typing import Any, Callable, Optional
 
 from wsgikit.config import ServerConfig
 from wsgikit.http11 import error_response
-from wsgikit.server.clientlog import ClientErrorLog
+from wsgikit.server.clientlog import ClientErrorLog, LogThrottle
 from wsgikit.server.connection import Connection, ResponseRecord
 from wsgikit.server.environ import base_environ
 from wsgikit.server.keepalive import KeepAliveParker, WakeUp
@@ -148,7 +148,7 @@ class Server(GracefulShutdown, socketserver.TCPServer):
         #: --proxy-protocol: PROXY headers are read here, before TLS and HTTP.
         self.proxy_reader: Any = None
         self._proxy_networks: tuple[Any, ...] = ()
-        self._last_untrusted_log = -1e9
+        self._untrusted_log = LogThrottle(60.0)  # visible, but not once per connection
         if self.config.proxy_protocol:
             from wsgikit.server.forwarded import is_trusted, parse_networks
             from wsgikit.server.proxy_reader import ProxyHeaderReader
@@ -162,11 +162,9 @@ class Server(GracefulShutdown, socketserver.TCPServer):
         self._connections: set[Connection] = set()
         self._shutting_down = False
         self.no_keep_alive = False  # end_keep_alive()
-        self._rejected = 0
-        self._last_reject_log = -1e9
-        self._accept_failures = 0  # resource failures since the last successful accept
-        self._accept_failures_logged = 0
-        self._last_accept_error_log = -1e9
+        self._rejected = LogThrottle(1.0)  # one line a second, not one per refusal
+        #: accept() failing for want of resources: one line per ACCEPT_ERROR_LOG_INTERVAL
+        self._accept_failures = LogThrottle(ACCEPT_ERROR_LOG_INTERVAL)
         self._drained = False
         self._drain_lock = threading.Lock()
         self._started = False
@@ -269,7 +267,7 @@ class Server(GracefulShutdown, socketserver.TCPServer):
             "threads": pool.threads,
             "open_connections": len(self._connections),
             "parked_connections": len(self.parker),
-            "rejected": self._rejected,
+            "rejected": self._rejected.events,
             **{f"client_{kind}": n for kind, n in self.client_errors.totals.items()},
         }
         if self.handshaker is not None:
@@ -424,11 +422,10 @@ class Server(GracefulShutdown, socketserver.TCPServer):
                 elif exc.errno not in (errno.ECONNABORTED, errno.EPROTO):
                     log.error("wsgikit: accept failed: %s", exc)
                 return
-            if self._accept_failures:
+            if self._accept_failures.events:
                 log.warning("wsgikit: accepting again after %d failed accept() calls",
-                            self._accept_failures)
-                self._accept_failures = self._accept_failures_logged = 0
-                self._last_accept_error_log = -1e9
+                            self._accept_failures.events)
+                self._accept_failures.reset()
             if self.proxy_reader is not None:
                 self._read_proxy_header(sock, address, listener)
                 continue
@@ -462,11 +459,9 @@ class Server(GracefulShutdown, socketserver.TCPServer):
         if not self._is_trusted(peer, self._proxy_networks):
             self.client_errors.record("malformed", peer, "PROXY protocol: not a --trusted-proxy "
                                       "address; closed")
-            now = time.monotonic()
-            if now - self._last_untrusted_log >= 60.0:  # visible, but not once per connection
+            if self._untrusted_log.count():
                 log.warning("wsgikit: --proxy-protocol: refused a connection from %s, which is "
                             "not a --trusted-proxy address (logged once a minute)", peer or "?")
-                self._last_untrusted_log = now
             sock.close()
             return
         if not self.proxy_reader.add(sock, address, listener, time.monotonic()):
@@ -486,19 +481,16 @@ class Server(GracefulShutdown, socketserver.TCPServer):
 
     def _accept_failed(self, exc: OSError) -> None:
         """Count a resource failure of accept(); log it once per ACCEPT_ERROR_LOG_INTERVAL."""
-        self._accept_failures += 1
-        now = time.monotonic()
-        if now - self._last_accept_error_log < ACCEPT_ERROR_LOG_INTERVAL:
+        due = self._accept_failures.count()
+        if due is None:
             return
-        if self._accept_failures_logged == 0:
+        failed, seconds = due
+        if seconds == float("inf"):
             log.error("wsgikit: accept failed (%s); new connections wait in the backlog, "
                       "retrying every %g s", exc, ACCEPT_BACKOFF)
         else:
             log.error("wsgikit: accept still failing (%s): %d failed calls in the last %.0f s",
-                      exc, self._accept_failures - self._accept_failures_logged,
-                      now - self._last_accept_error_log)
-        self._accept_failures_logged = self._accept_failures
-        self._last_accept_error_log = now
+                      exc, failed, seconds)
 
     def _adopt(
         self, sock: socket.socket, address: Any, listener: socket.socket
@@ -543,14 +535,11 @@ class Server(GracefulShutdown, socketserver.TCPServer):
                 return
         except OSError:
             pass
-        now = time.monotonic()
-        self._rejected += 1
-        if now - self._last_reject_log >= 1.0:  # one line a second, not one per refusal
+        if self._rejected.count():
             log.warning(
                 "wsgikit: all %d workers busy and %d requests queued: 503 (%d refused so far)",
-                self.pool.threads, self.pool.queued, self._rejected,
+                self.pool.threads, self.pool.queued, self._rejected.events,
             )
-            self._last_reject_log = now
         sock = conn.sock
         if conn.handshaken:  # plain TCP, or TLS past its handshake
             data = error_response(
