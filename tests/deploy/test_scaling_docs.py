@@ -51,3 +51,11 @@ def test_kubernetes_example_grace_periods_cover_the_drain() -> None:
 @pytest.mark.parametrize("page", ["README.rst", "docs/deployment.rst"])
 def test_scaling_page_is_linked(page: str) -> None:
     assert "docs/scaling.rst" in (ROOT / page).read_text()
+
+
+def test_nginx_closes_idle_upstream_connections_before_the_drain_does() -> None:
+    """An upstream connection idle through the whole drain delay must be nginx's to close: if
+    the drain closes it, a POST nginx sends on it at that moment is lost (a 502)."""
+    match = re.search(r"^\s*keepalive_timeout\s+([0-9.]+)s;", NGINX_TEMPLATE.read_text(), re.M)
+    assert match, "nginx.conf.tmpl sets no upstream keepalive_timeout"
+    assert float(match.group(1)) < DRAIN_DELAY
