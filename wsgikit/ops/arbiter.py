@@ -42,6 +42,12 @@ __all__ = ["Arbiter", "purge_app_modules"]
 
 log = logging.getLogger("wsgikit.arbiter")
 
+#: The signals the master handles (each worker resets them to its own).
+MASTER_SIGNALS = (
+    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
+    signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD,
+)
+
 _BOOT_TIMEOUT = 30.0  # how long a new worker may take to build its server
 _FAST_FAILURES = 5  # consecutive workers dying before ready: give up
 
@@ -129,10 +135,7 @@ class Arbiter:
             pass
 
     def _install_signals(self) -> None:
-        for signum in (
-            signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
-            signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD,
-        ):
+        for signum in MASTER_SIGNALS:
             signal.signal(signum, self._on_signal)
 
     # -- workers --------------------------------------------------------------------------------
@@ -145,12 +148,20 @@ class Arbiter:
                 self._spawn_slot = self._free_slots.pop()
             else:
                 log.warning("more worker processes than metrics slots: this one is not counted")
-        pid = os.fork()
+        # The child starts with the master's handlers, and a busy machine may not run it for a
+        # while: a stop signal then would be taken by them and lost. Blocked across the fork,
+        # it waits until the child has its own handlers (or the default: it just ends).
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == self.master_pid:
+                signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         if pid == 0:  # the worker
             os.close(ready_r)
             code = 1
             try:
-                code = self._worker_main(ready_w)
+                code = self._worker_main(ready_w, unblocked)
             except BaseException:
                 log.exception("worker %d crashed", os.getpid())
             finally:
@@ -163,14 +174,12 @@ class Arbiter:
         log.info("worker %d started (generation %d)", pid, self.generation)
         return worker
 
-    def _worker_main(self, ready_w: int) -> int:
+    def _worker_main(self, ready_w: int, unblocked: set[int | signal.Signals]) -> int:
         # Until run_server installs its graceful handlers, a stop signal simply ends the worker
         # (it serves nothing yet); the master's handlers must not run in the child.
-        for signum in (
-            signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
-            signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD,
-        ):
+        for signum in MASTER_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # a signal held since the fork
         os.close(self._wake_r)
         os.close(self._wake_w)
         for other in list(self.workers.values()) + list(self.retiring.values()):
