@@ -124,7 +124,11 @@ def test_rolling_restart_under_load_fails_no_request(cluster: Cluster, balancer:
     stop_times = []
     checks_before = cluster.haproxy_stats()
     nginx_lines = len(cluster.nginx_errors())
-    with Load(url, cookie, posts=True) as load:
+    # nginx's health checks are passive: a POST it sends on a connection that an instance's
+    # closing listener resets (taken into the backlog an instant before close) is not replayed,
+    # so through nginx only GETs are promised to survive; HAProxy's active checks take the
+    # instance out before its listener closes, so POSTs go through it too (docs/scaling.rst)
+    with Load(url, cookie, posts=balancer == "haproxy") as load:
         time.sleep(0.5)
         for inst in cluster.instances:
             old = inst.pids()
