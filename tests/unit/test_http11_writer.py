@@ -497,9 +497,12 @@ def test_invalid_heads_are_refused_every_time_and_never_cached(
 def test_head_cache_is_bounded(empty_head_cache: Any) -> None:
     from wsgikit.http11 import writer as writer_module
 
+    sizes = []
     for i in range(writer_module._HEADS_MAX * 2 + 3):
         writer().start("302 Found", [("Location", f"/next/{i}")])
-        assert len(empty_head_cache) <= writer_module._HEADS_MAX
+        sizes.append(len(empty_head_cache))
+    assert max(sizes) == writer_module._HEADS_MAX  # it fills up to the bound, never past it
+    assert sizes[0] == 1 and 0 < sizes[-1] <= writer_module._HEADS_MAX  # emptied, then refilled
 
 
 def test_cached_head_gets_the_current_date(
